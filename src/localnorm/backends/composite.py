@@ -1,0 +1,79 @@
+"""Composite backend: plain PyTorch ops, any device, any float dtype, differentiable.
+
+This is the baseline every fused kernel must beat and the fallback when no kernel fits.
+Window sums use ``avg_pool2d`` with ``divisor_override=1`` on an explicitly zero-padded
+tensor, so each sum is a direct sum of its window (no running sums that could drift).
+Half-precision inputs are computed in float32, so ``x * x`` never overflows (PyTorch's own
+LocalResponseNorm squares in the input dtype and overflows float16 above |x| ~ 256).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .._spec import LRNSpec
+
+NAME = "composite"
+_LOW = (torch.float16, torch.bfloat16)
+
+
+def why_not(op: str, x: torch.Tensor, spec: object) -> str | None:
+    return None
+
+
+def window_sum(t: torch.Tensor, axis: int, before: int, after: int) -> torch.Tensor:
+    """Sum of ``t[i - before : i + after + 1]`` along ``axis``, zero padded; differentiable."""
+    shape = t.shape
+    o = 1
+    for s in shape[:axis]:
+        o *= s
+    length = shape[axis]
+    t4 = t.reshape(o, 1, length, -1)
+    t4 = F.pad(t4, (0, 0, before, after))
+    out = F.avg_pool2d(t4, (before + after + 1, 1), stride=1, divisor_override=1)
+    return out.reshape(shape)
+
+
+def _compute(x: torch.Tensor) -> torch.Tensor:
+    return x.float() if x.dtype in _LOW else x
+
+
+def denominator(xc: torch.Tensor, spec: LRNSpec) -> torch.Tensor:
+    """s = k + A * (window sum of x^2), in the compute dtype."""
+    acc = xc * xc
+    for ax in spec.axes:
+        acc = window_sum(acc, ax, spec.before, spec.after)
+    return acc * spec.scale + spec.k
+
+
+def lrn(x: torch.Tensor, spec: LRNSpec) -> torch.Tensor:
+    """Differentiable composite LRN (autograd flows through plain torch ops)."""
+    xc = _compute(x)
+    y = xc * denominator(xc, spec).pow(-spec.beta)
+    return y.to(x.dtype)
+
+
+def _like(x: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    out = torch.empty_like(x)
+    out.copy_(value)
+    return out
+
+
+def lrn_fwd(x: torch.Tensor, spec: LRNSpec) -> torch.Tensor:
+    with torch.no_grad():
+        return _like(x, lrn(x, spec))
+
+
+def lrn_bwd(x: torch.Tensor, grad_out: torch.Tensor, spec: LRNSpec) -> torch.Tensor:
+    """dx = dy * s^-beta - 2 A beta x * sum_{j: c in W(j)} dy_j x_j s_j^(-beta-1)."""
+    with torch.no_grad():
+        xc = _compute(x)
+        dy = _compute(grad_out)
+        s = denominator(xc, spec)
+        p = s.pow(-spec.beta)
+        t = dy * xc * p / s
+        for ax in spec.axes:
+            t = window_sum(t, ax, spec.after, spec.before)  # transposed window
+        dx = dy * p - (2.0 * spec.scale * spec.beta) * xc * t
+        return _like(x, dx.to(x.dtype))

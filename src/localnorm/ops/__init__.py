@@ -1,0 +1,5 @@
+"""Custom ops (``torch.library``) registered under the ``localnorm`` namespace."""
+
+from . import lrn
+
+__all__ = ["lrn"]
