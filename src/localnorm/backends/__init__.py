@@ -42,7 +42,19 @@ def load(name: str) -> ModuleType | str:
     return _loaded[name]
 
 
+def _precheck(name: str, x: torch.Tensor) -> str | None:
+    """Reasons known without importing the backend (so a CPU call never imports triton)."""
+    if name == "triton" and x.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        return "needs a CUDA tensor (or TRITON_INTERPRET=1 to run its interpreter on CPU)"
+    if name == "numba" and x.device.type != "cpu":
+        return f"runs on CPU tensors only, got a {x.device.type} tensor"
+    return None
+
+
 def _reason(name: str, op: str, x: torch.Tensor, spec: Any) -> str | None:
+    early = _precheck(name, x)
+    if early is not None:
+        return early
     mod = load(name)
     if isinstance(mod, str):
         return mod

@@ -13,10 +13,21 @@ import math
 import torch
 
 
+def is_dense(x: torch.Tensor) -> bool:
+    """True when ``x`` covers a contiguous block of memory with no overlap, in some order."""
+    dims = sorted((d for d in range(x.dim()) if x.size(d) != 1), key=lambda d: x.stride(d))
+    expected = 1
+    for d in dims:
+        if x.stride(d) != expected:
+            return False
+        expected *= x.size(d)
+    return True
+
+
 def dense_like(x: torch.Tensor) -> torch.Tensor:
     """``x`` itself if it is dense (non-overlapping, no gaps), else a dense copy in the format
     ``torch.empty_like`` would pick, so outputs and inputs share one stride pattern."""
-    if x.is_non_overlapping_and_dense():
+    if is_dense(x):
         return x
     out = torch.empty_like(x)
     out.copy_(x)
