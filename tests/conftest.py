@@ -10,3 +10,8 @@ import torch
 # triton.jit decorates a kernel, i.e. before localnorm.backends.triton_lrn is imported.
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+# Import triton before anything imports tensorflow: both bundle LLVM, and loading triton's
+# after tensorflow's aborts the process ("Option ... registered more than once"). torch.compile
+# imports triton, so any test order could trigger it.
+import triton  # noqa: E402,F401  (CI installs triton; a missing one fails here, loudly)

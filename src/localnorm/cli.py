@@ -30,7 +30,13 @@ def _parse_pairs(pairs: Sequence[str]) -> dict[str, Any]:
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     from .conventions import FRAMEWORKS, from_canonical, to_canonical
+    from .interop import cli as files
 
+    if files.wants_files(args):
+        return files.run(args)
+    if args.src is None:
+        raise ValueError("give --from FRAMEWORK key=value ..., or a model file with "
+                         "--prototxt, --convnet-cfg or --onnx")
     canonical = to_canonical(args.src, **_parse_pairs(args.params))
     targets = [args.dst] if args.dst else list(FRAMEWORKS)
     result: dict[str, Any] = {"from": args.src, "canonical": canonical.as_dict(), "to": {}}
@@ -58,10 +64,13 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="localnorm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     conv = sub.add_parser("convert", help="translate LRN parameters between frameworks")
-    conv.add_argument("--from", dest="src", required=True, help="source framework")
+    conv.add_argument("--from", dest="src", default=None, help="source framework")
     conv.add_argument("--to", dest="dst", default=None, help="target framework (default: all)")
     conv.add_argument("--json", action="store_true", help="print JSON")
     conv.add_argument("params", nargs="*", help="key=value in the source framework's names")
+    from .interop.cli import add_arguments as add_file_arguments
+
+    add_file_arguments(conv)
     conv.set_defaults(func=_cmd_convert)
     for name, module in _EXTRA.items():
         __import__(f"localnorm.{module}", fromlist=["add_parser"]).add_parser(sub)
@@ -70,7 +79,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 # Subcommands that live in their own modules; each defines add_parser(subparsers).
-_EXTRA: dict[str, str] = {}
+_EXTRA: dict[str, str] = {
+    "bench": "bench.cli",
+    "study": "study.cli",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,13 +1,16 @@
 """Fused numba kernels for LRN across channels on an (O, L, I) view (window along L).
 
 Work is cut into tiles of B columns; a column is one (o, i) pair, a full line of L values
-along the channel axis. When I >= B (NCHW: I = H*W), a tile is B consecutive i of one o and
-its loads are contiguous rows; otherwise (channels-last: I = 1) a tile is B consecutive
-flattened (o, i) pairs and is transposed into the (L, B) scratch on load and back on store.
-Tiles depend on the shape only, never on the thread count, and every element is computed by
-the same instructions in any tile, so results are identical bit for bit across runs and
-thread counts. Forward reads x once and writes y once; backward reads x and dy once and
-writes dx once, recomputing s in scratch instead of storing it.
+along the channel axis. When I >= 16 (NCHW: I = H*W) a tile is up to B consecutive i of one o,
+read and written in place as B-wide row segments; otherwise (channels-last: I = 1) a tile is
+B consecutive flattened (o, i) pairs, gathered into an (L, B) scratch tile on load and
+scattered back on store. Tiles depend on the shape only, never on the thread count (threads
+only take different runs of tiles), so every element goes through the same instructions
+whatever the threads: results are identical bit for bit across runs and thread counts.
+
+Forward reads x once from memory and writes y once; backward reads x and dy once and writes
+dx once, recomputing s in per-thread scratch instead of storing it. A tile is walked upwards
+(see ``numba_window``), so rows are re-read from cache, never from memory.
 """
 
 from __future__ import annotations
@@ -15,115 +18,209 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .numba_window import bwd_tile, fwd_tile
+from .numba_grad import dx_emit, dx_fused, neg_pow, t_emit, t_fast
+from .numba_window import (
+    POW_05,
+    POW_075,
+    denominator,
+    emit_rows,
+    fwd_emit,
+    fwd_fast,
+    prefix_block,
+    start_walk,
+    suffix_step,
+    window_row,
+)
+
+WIDE_MIN = 16  # an inner extent at least this long is processed in place, row by row
+# Scratch rows are padded by 64 bytes or more: a power-of-two row stride maps a column of a
+# tile onto a few L1 sets, and walking the tile then evicts its own rows.
+PAD = 16
 
 
 @njit(cache=True, error_model="numpy")
-def _load(src, tile, g, nb, per_o, wide):
-    # src: (O, L, I) array; tile: (L, B) float64; g: tile index; wide: I >= B (row loads)
+def fwd_tile(src, o, i0, nb, plan, before, pre, run, s, dst, do, di0, scale, k, beta, mode,
+             single):
+    """y = x * (k + scale * window sum of x^2)^-beta for the tile src[o, :, i0:i0+nb].
+
+    pre: (scratch_rows, B), run and s: (B,) float64 scratch
+    """
     length = src.shape[1]
+    fast = single and (mode == POW_075 or mode == POW_05)
+    start_walk(pre, nb)
+    for c in range(length - 1, -1, -1):
+        if plan[0, c] and c < length - 1:
+            prefix_block(src, o, i0, nb, c + 1, plan, pre, True)
+        lo, hi = emit_rows(c, before, length)
+        if fast and hi == lo + 1:
+            b = plan[1, lo]
+            if fwd_fast(src, o, i0, nb, c, plan[0, c], lo, b, pre, run, dst, do, di0, scale, k,
+                        mode):
+                denominator(nb, b, pre, run, scale, k, s)
+                fwd_emit(src, o, lo, i0, nb, s, dst, do, di0, beta, mode, False)
+            continue
+        suffix_step(src, o, i0, nb, c, plan[0, c], run, True)
+        for r in range(lo, hi):
+            bad = denominator(nb, plan[1, r], pre, run, scale, k, s)
+            fwd_emit(src, o, r, i0, nb, s, dst, do, di0, beta, mode, single and bad == 0)
+
+
+@njit(cache=True, error_model="numpy")
+def bwd_tile(x, dy, o, i0, nb, plan, tplan, before, after, pre, run, s, pt, tt, dst, do, di0,
+             scale, k, beta, mode, single):
+    """dx = dy p - 2 scale beta x * (transposed window sum of dy x p / s) for one tile.
+
+    pt, tt: (1, L, B) float64 scratch (p = s^-beta and t); tplan: the transposed window
+    """
+    length = x.shape[1]
+    fast = single and (mode == POW_075 or mode == POW_05)
+    start_walk(pre, nb)
+    for c in range(length - 1, -1, -1):
+        if plan[0, c] and c < length - 1:
+            prefix_block(x, o, i0, nb, c + 1, plan, pre, True)
+        lo, hi = emit_rows(c, before, length)
+        if fast and hi == lo + 1:
+            b = plan[1, lo]
+            if t_fast(x, dy, o, i0, nb, c, plan[0, c], lo, b, pre, run, pt, tt, scale, k, mode):
+                denominator(nb, b, pre, run, scale, k, s)
+                neg_pow(s, pt[0, lo], nb, beta, mode, False)
+                t_emit(x, dy, o, lo, i0, nb, s, pt, tt)
+            continue
+        suffix_step(x, o, i0, nb, c, plan[0, c], run, True)
+        for r in range(lo, hi):
+            bad = denominator(nb, plan[1, r], pre, run, scale, k, s)
+            neg_pow(s, pt[0, r], nb, beta, mode, single and bad == 0)
+            t_emit(x, dy, o, r, i0, nb, s, pt, tt)
+    coef = 2.0 * scale * beta
+    start_walk(pre, nb)
+    for c in range(length - 1, -1, -1):
+        if tplan[0, c] and c < length - 1:
+            prefix_block(tt, 0, 0, nb, c + 1, tplan, pre, False)
+        lo, hi = emit_rows(c, after, length)
+        if hi == lo + 1:
+            dx_fused(x, dy, o, i0, nb, c, tplan[0, c], lo, tplan[1, lo], tt, pre, run, pt, coef,
+                     dst, do, di0)
+            continue
+        suffix_step(tt, 0, 0, nb, c, tplan[0, c], run, False)
+        for r in range(lo, hi):
+            dx_emit(x, dy, o, r, i0, nb, tplan[1, r], pre, run, pt, coef, dst, do, di0)
+
+
+@njit(cache=True, error_model="numpy")
+def window_tile(src, o, i0, nb, plan, before, pre, run, dst, do, di0, square):
+    """dst rows = window sums (of squares if ``square``) of the tile src[o, :, i0:i0+nb].
+
+    ``dst`` (float64) must not overlap ``src``: the prefix of a block is read after rows of
+    the block have been emitted.
+    """
+    length = src.shape[1]
+    start_walk(pre, nb)
+    for c in range(length - 1, -1, -1):
+        if plan[0, c] and c < length - 1:
+            prefix_block(src, o, i0, nb, c + 1, plan, pre, square)
+        suffix_step(src, o, i0, nb, c, plan[0, c], run, square)
+        lo, hi = emit_rows(c, before, length)
+        for r in range(lo, hi):
+            window_row(r, nb, plan, pre, run, dst, do, di0)
+
+
+@njit(cache=True, error_model="numpy")
+def gather(src, f0, nb, tile):
+    """tile[0, :, j] = column f0 + j of src (O, L, I), columns numbered o * I + i."""
     inner = src.shape[2]
-    if wide:
-        o = g // per_o
-        i0 = (g % per_o) * tile.shape[1]
-        for c in range(length):
-            for j in range(nb):
-                tile[c, j] = src[o, c, i0 + j]
-    else:
-        f0 = g * tile.shape[1]
-        for j in range(nb):
-            o = (f0 + j) // inner
-            i = (f0 + j) % inner
-            for c in range(length):
-                tile[c, j] = src[o, c, i]
+    for j in range(nb):
+        o = (f0 + j) // inner
+        i = (f0 + j) % inner
+        for c in range(src.shape[1]):
+            tile[0, c, j] = src[o, c, i]
 
 
 @njit(cache=True, error_model="numpy")
-def _store(tile, dst, g, nb, per_o, wide):
-    # tile: (L, B) float64 -> dst: (O, L, I) array of the output dtype
-    length = dst.shape[1]
+def scatter(tile, dst, f0, nb):
+    """Inverse of :func:`gather`: column f0 + j of dst (O, L, I) = tile[0, :, j]."""
     inner = dst.shape[2]
-    if wide:
-        o = g // per_o
-        i0 = (g % per_o) * tile.shape[1]
-        for c in range(length):
-            for j in range(nb):
-                dst[o, c, i0 + j] = tile[c, j]
-    else:
-        f0 = g * tile.shape[1]
-        for j in range(nb):
-            o = (f0 + j) // inner
-            i = (f0 + j) % inner
-            for c in range(length):
-                dst[o, c, i] = tile[c, j]
+    for j in range(nb):
+        o = (f0 + j) // inner
+        i = (f0 + j) % inner
+        for c in range(dst.shape[1]):
+            dst[o, c, i] = tile[0, c, j]
 
 
 @njit(cache=True, error_model="numpy")
-def _tiling(shape, block):
-    # (number of tiles, tiles per o (wide only), wide?) for an (O, L, I) view
+def tile_at(shape, block, g):
+    """(wide, o, i0 or first flattened column, width) of tile g of an (O, L, I) view."""
     outer, _, inner = shape
-    if inner >= block:
+    if inner >= WIDE_MIN:
         per_o = (inner + block - 1) // block
-        return outer * per_o, per_o, True
-    return (outer * inner + block - 1) // block, 1, False
-
-
-@njit(cache=True, error_model="numpy")
-def _width(g, ntiles, per_o, wide, shape, block):
-    # valid columns of tile g
-    if wide:
-        return min(block, shape[2] - (g % per_o) * block)
-    return min(block, shape[0] * shape[2] - g * block)
-
-
-@njit(parallel=True, cache=True, error_model="numpy")
-def lrn_fwd_kernel(x, y, plan, scale, k, beta, mode, block, nchunks):
-    """y = x * (k + scale * sum_{W(c)} x^2)^-beta along axis 1.
-
-    x, y: (O, L, I) arrays of one dtype (float32 or float64), y written, x read once
-    plan: (4, L) int64 window plan (numba_window.window_index)
-    """
-    length = x.shape[1]
-    ntiles, per_o, wide = _tiling(x.shape, block)
-    for ch in prange(nchunks):
-        xt = np.empty((length, block))
-        yt = np.empty((length, block))
-        pre = np.empty((length + 1, block))
-        suf = np.empty((length, block))
-        for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
-            nb = _width(g, ntiles, per_o, wide, x.shape, block)
-            _load(x, xt, g, nb, per_o, wide)
-            fwd_tile(xt, nb, plan, pre, suf, yt, scale, k, beta, mode)
-            _store(yt, y, g, nb, per_o, wide)
-
-
-@njit(parallel=True, cache=True, error_model="numpy")
-def lrn_bwd_kernel(x, dy, dx, plan, tplan, scale, k, beta, mode, block, nchunks):
-    """dx = dy * s^-beta - 2 scale beta x * sum_{j: c in W(j)} dy_j x_j s_j^(-beta-1).
-
-    x, dy, dx: (O, L, I) arrays of one dtype; dx written
-    plan, tplan: (4, L) int64 plans of the window and of the transposed window
-    """
-    length = x.shape[1]
-    ntiles, per_o, wide = _tiling(x.shape, block)
-    for ch in prange(nchunks):
-        xt = np.empty((length, block))
-        dyt = np.empty((length, block))
-        pt = np.empty((length, block))
-        tt = np.empty((length, block))
-        pre = np.empty((length + 1, block))
-        suf = np.empty((length, block))
-        for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
-            nb = _width(g, ntiles, per_o, wide, x.shape, block)
-            _load(x, xt, g, nb, per_o, wide)
-            _load(dy, dyt, g, nb, per_o, wide)
-            bwd_tile(xt, dyt, nb, plan, tplan, pre, suf, pt, tt, scale, k, beta, mode)
-            _store(tt, dx, g, nb, per_o, wide)
+        o = g // per_o
+        i0 = (g % per_o) * block
+        return True, o, i0, min(block, inner - i0)
+    f0 = g * block
+    return False, 0, f0, min(block, outer * inner - f0)
 
 
 def num_tiles(shape: tuple[int, int, int], block: int) -> int:
-    """How many tiles :func:`lrn_fwd_kernel` cuts an (O, L, I) view into."""
+    """How many tiles the kernels cut an (O, L, I) view into."""
     outer, _, inner = shape
-    if inner >= block:
+    if inner >= WIDE_MIN:
         return outer * -(-inner // block)
     return -(-outer * inner // block)
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def lrn_fwd_kernel(x, y, plan, prows, before, scale, k, beta, mode, block, ntiles, nchunks):
+    """y = x * (k + scale * sum_{W(c)} x^2)^-beta along axis 1.
+
+    x, y: (O, L, I) C-contiguous arrays of one dtype (float32 or float64), y written
+    plan: (3, L) int64 window plan (numba_window.window_index); before: rows above c
+    """
+    length = x.shape[1]
+    single = x.itemsize == 4
+    for ch in prange(nchunks):
+        pre = np.empty((prows, block + PAD))
+        run = np.empty(block)
+        s = np.empty(block)
+        xt = np.empty((1, length, block + PAD), dtype=x.dtype)
+        yt = np.empty((1, length, block + PAD), dtype=x.dtype)
+        for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
+            wide, o, i0, nb = tile_at(x.shape, block, g)
+            if wide:
+                fwd_tile(x, o, i0, nb, plan, before, pre, run, s, y, o, i0, scale, k, beta, mode,
+                         single)
+            else:
+                gather(x, i0, nb, xt)
+                fwd_tile(xt, 0, 0, nb, plan, before, pre, run, s, yt, 0, 0, scale, k, beta, mode,
+                         single)
+                scatter(yt, y, i0, nb)
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def lrn_bwd_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta, mode, block,
+                   ntiles, nchunks):
+    """dx = dy * s^-beta - 2 scale beta x * sum_{j: c in W(j)} dy_j x_j s_j^(-beta-1).
+
+    x, dy, dx: (O, L, I) C-contiguous arrays of one dtype; dx written
+    plan, tplan: (3, L) int64 plans of the window and of the transposed window
+    """
+    length = x.shape[1]
+    single = x.itemsize == 4
+    for ch in prange(nchunks):
+        pre = np.empty((prows, block + PAD))
+        run = np.empty(block)
+        s = np.empty(block)
+        pt = np.empty((1, length, block + PAD))
+        tt = np.empty((1, length, block + PAD))
+        xt = np.empty((1, length, block + PAD), dtype=x.dtype)
+        dyt = np.empty((1, length, block + PAD), dtype=x.dtype)
+        dxt = np.empty((1, length, block + PAD), dtype=x.dtype)
+        for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
+            wide, o, i0, nb = tile_at(x.shape, block, g)
+            if wide:
+                bwd_tile(x, dy, o, i0, nb, plan, tplan, before, after, pre, run, s, pt, tt, dx, o,
+                         i0, scale, k, beta, mode, single)
+            else:
+                gather(x, i0, nb, xt)
+                gather(dy, i0, nb, dyt)
+                bwd_tile(xt, dyt, 0, 0, nb, plan, tplan, before, after, pre, run, s, pt, tt, dxt, 0,
+                         0, scale, k, beta, mode, single)
+                scatter(dxt, dx, i0, nb)

@@ -5,21 +5,22 @@ the window runs along, and a position is a pair (o, i). The address of element (
 ``o*sO + c*sL + i*sI``, so one kernel serves NCHW (L strided, I contiguous) and channels-last
 (L contiguous, I = 1) without a copy.
 
-Window sums (DESIGN.md section 4). A program owns M sub-tiles of n = window-length consecutive
-window starts a = a0 + r, r in [0, n). The window [a, a + n - 1] is the suffix of tile 1
-(elements a0 + r', r' >= r) plus the inclusive prefix of tile 2 (elements a0 + n - 1 + r',
-1 <= r' <= r): two loads, one reverse and one forward ``tl.cumsum``, one addition. Nothing is
-ever subtracted, so a huge element cannot make a later sum drift or go negative, and the work
-per element does not depend on n. Tiles are padded to NP = next_power_of_2(n) rows and masked;
-rows past n cost registers, not memory traffic.
+Window sums (DESIGN.md section 4). A program owns R rows = S segments of N consecutive window
+starts (N = window length, a compile-time constant). For the start a = base + rr of segment
+[base, base + N), the window [a, a + N - 1] is the suffix of tile 1 (elements base + rr' for
+rr' >= rr) plus the prefix of tile 2 (elements base + N - 1 + rr', 1 <= rr' <= rr): two loads,
+one reverse and one forward segmented scan, one addition. Nothing is ever subtracted, so a huge
+element cannot make a later sum drift or go negative, and the work per element does not depend
+on N. Segments tile the rows densely (R - S*N rows idle, at most about a fifth); with N known
+at compile time the segment boundaries fold into the unrolled in-thread scan.
 
-Trade-off: each program reads its input twice (tile 2 of one sub-tile is tile 1 of the next,
-shifted by one); the second read hits L1/L2 because neighbouring channel tiles are neighbouring
-program ids. HBM traffic stays one read of x (and dy) and one write.
+Trade-off: a program reads its inputs two or three times at small shifts; the repeats hit
+L1/L2, so HBM traffic stays one read of x (and dy) and one write.
 
-Powers: ``POW`` 0 uses libdevice ``pow`` (GPU, float32/float64: accurate to about 1 ulp);
-1 uses exp2(e*log2(s)) in float32 (float16/bfloat16 inputs, whose rounding dwarfs its ~1e-6
-error); 2 does exp2/log2 in float64 (the CPU interpreter, which cannot call libdevice).
+Powers s**e: ``POW`` 0 uses libdevice ``pow`` (float64 on GPU); 1 splits s = 2^E * m, takes
+log2(m) with the MUFU ``lg2.approx`` on m in [1, 2) and rebuilds 2^int from exponent bits, so
+the error (~3e-7 relative) does not grow with |log2 s|; 3 is the same algebra with ``tl.log2``
+(testable in the interpreter); 2 does exp2/log2 in float64 (the CPU interpreter).
 """
 
 from __future__ import annotations
@@ -34,32 +35,85 @@ except ImportError:  # pragma: no cover - older triton: POW mode 0 is never chos
 
 
 @triton.jit
+def _pow_split(s, e, ASM: tl.constexpr):
+    """s**e for float32 s > 0 (normal), e a scalar: log2 s = E + log2 m, m in [1, 2); e*E is
+    split exactly with an FMA so no large logarithm is ever rounded."""
+    bits = s.to(tl.int32, bitcast=True)
+    ex = ((bits >> 23) & 0xFF) - 127
+    m = ((bits & 0x7FFFFF) | 0x3F800000).to(tl.float32, bitcast=True)
+    if ASM:
+        lm = tl.inline_asm_elementwise("lg2.approx.ftz.f32 $0, $1;", "=r,r", [m],
+                                       dtype=tl.float32, is_pure=True, pack=1)
+    else:
+        lm = tl.log2(m)
+    ef = ex.to(tl.float32)
+    z = e * ef
+    zl = tl.fma(e + tl.zeros_like(ef), ef, -z)
+    zi = tl.floor(z + 0.5)
+    zf = (z - zi) + tl.fma(e + tl.zeros_like(lm), lm, zl)
+    q = tl.minimum(tl.maximum(zi.to(tl.int32), -252), 252)
+    h = q >> 1
+    two_h = ((h + 127) << 23).to(tl.float32, bitcast=True)
+    two_r = ((q - h + 127) << 23).to(tl.float32, bitcast=True)
+    p = tl.exp2(zf) * two_h * two_r
+    return tl.where(s == s, p, s)  # a NaN's bits would otherwise decode to a finite power
+
+
+@triton.jit
 def _pow(s, e, POW: tl.constexpr):
-    """s ** e elementwise (s >= 0, e a scalar)."""
+    """s ** e elementwise (s >= 0, e a scalar), see the module docstring for the modes."""
     if POW == 0:
         return libdevice.pow(s, (e + tl.zeros_like(s)).to(s.dtype))
     elif POW == 1:
-        return tl.exp2(e * tl.log2(s))
+        return _pow_split(s, e, True)
+    elif POW == 3:
+        return _pow_split(s, e, False)
     else:
         return tl.exp2(e.to(tl.float64) * tl.log2(s.to(tl.float64))).to(s.dtype)
+
+
+@triton.jit
+def _seg_add(a, fa, b, fb):
+    """Segmented sum: fb marks an element that starts a new segment in scan order."""
+    return tl.where(fb != 0, b, a + b), fa | fb
+
+
+@triton.jit
+def _seg_scans(v1, v2, first, last, r, N: tl.constexpr, R: tl.constexpr, ACC: tl.constexpr,
+               SUMT: tl.constexpr, SCAN: tl.constexpr):
+    """Per segment of N rows: suffix sum of v1 plus prefix sum of v2, accumulated in SUMT.
+    SCAN 0: segmented scans (GPU); 1: the same sums as masked (R, R) reductions, O(R) per
+    element, which the CPU interpreter runs as a few vectorised NumPy ops instead of one
+    Python call per element."""
+    if SCAN == 0:
+        z = tl.zeros(v1.shape, tl.int32)
+        suf, _ = tl.associative_scan((v1.to(SUMT), last + z), 0, _seg_add, reverse=True)
+        pre, _ = tl.associative_scan((v2.to(SUMT), first + z), 0, _seg_add)
+    else:
+        rp = tl.arange(0, R)[None, :, None]
+        rq = r[:, :, None]
+        same = (rp // N) == (rq // N)
+        suf = tl.sum(tl.where(same & (rp >= rq), v1.to(SUMT)[None, :, :], 0.0), axis=1)
+        pre = tl.sum(tl.where(same & (rp <= rq), v2.to(SUMT)[None, :, :], 0.0), axis=1)
+    return (suf + pre).to(ACC)
 
 
 @triton.jit
 def _scalars(k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo, ACC: tl.constexpr):
     """k, A and -beta in the accumulation dtype (float args arrive as float32: hi + lo pairs
     carry float64 values to about 2**-48 relative)."""
-    k = k_hi.to(ACC) + k_lo.to(ACC)
-    a = a_hi.to(ACC) + a_lo.to(ACC)
-    nb = nb_hi.to(ACC) + nb_lo.to(ACC)
+    k = tl.cast(k_hi, ACC) + tl.cast(k_lo, ACC)
+    a = tl.cast(a_hi, ACC) + tl.cast(a_lo, ACC)
+    nb = tl.cast(nb_hi, ACC) + tl.cast(nb_lo, ACC)
     return k, a, nb
 
 
 @triton.jit
-def _tile(O, I, sO, sI, n_ct, n_ib, M: tl.constexpr, NP: tl.constexpr, BO: tl.constexpr,
+def _tile(NO, NI, sO, sI, n_ct, n_ib, N: tl.constexpr, R: tl.constexpr, BO: tl.constexpr,
           BI: tl.constexpr, BIG: tl.constexpr):
-    """This program's channel tile, position offsets (1, 1, BO*BI), position mask, and the
-    sub-tile (M, 1, 1) and row (1, NP, 1) indices. Channel tiles vary fastest over program ids
-    so the programs sharing a tile boundary run together."""
+    """This program's first output channel c0, position offsets (1, BO*BI) and mask, and the
+    rows: r (R, 1), within-segment index rr, segment-start/-end flags and row validity.
+    Channel tiles vary fastest over program ids so programs sharing a boundary run together."""
     pid = tl.program_id(0)
     ct = pid % n_ct
     rest = pid // n_ct
@@ -68,14 +122,18 @@ def _tile(O, I, sO, sI, n_ct, n_ib, M: tl.constexpr, NP: tl.constexpr, BO: tl.co
     q = tl.arange(0, BO * BI)
     o = ob * BO + q // BI
     i = ib * BI + q % BI
-    pmask = (o < O) & (i < I)
+    pmask = (o < NO) & (i < NI)
     if BIG:
         o = o.to(tl.int64)
         i = i.to(tl.int64)
     pos = o * sO + i * sI
-    m = tl.arange(0, M)[:, None, None]
-    r = tl.arange(0, NP)[None, :, None]
-    return ct, pos[None, None, :], pmask[None, None, :], m, r
+    r = tl.arange(0, R)[:, None]
+    rr = r % N
+    used = r < (R // N) * N
+    first = (rr == 0).to(tl.int32)
+    last = ((rr == N - 1) | (r >= (R // N) * N)).to(tl.int32)
+    c0 = ct * ((R // N) * N)
+    return c0, pos[None, :], pmask[None, :], r, rr, used, first, last
 
 
 @triton.jit
@@ -100,49 +158,50 @@ def _src(src_ptr, x_ptr, dy_ptr, s_ptr, c, pos, cmask, pmask, sL, nb,
         dyv = _ld(dy_ptr, c, pos, cmask, pmask, sL, ACC, BIG)
         sv = _ld(s_ptr, c, pos, cmask, pmask, sL, ACC, BIG)
         sv = tl.where(cmask & pmask, sv, 1.0)
-        v = dyv * xv * _pow(sv, nb, POW) / sv
+        v = dyv * xv * _pow(sv, nb - 1.0, POW)
     return v
 
 
 @triton.jit
-def _wsum(src_ptr, x_ptr, dy_ptr, s_ptr, a0, r, n, L, pos, pmask, sL, nb,
-          SRC: tl.constexpr, ACC: tl.constexpr, BIG: tl.constexpr, POW: tl.constexpr):
-    """Window sums of the SRC summand over [a0 + r, a0 + r + n - 1], zeros outside [0, L)."""
+def _wsum(src_ptr, x_ptr, dy_ptr, s_ptr, a0, r, rr, used, first, last, L, pos, pmask, sL, nb,
+          N: tl.constexpr, R: tl.constexpr, SRC: tl.constexpr, ACC: tl.constexpr,
+          BIG: tl.constexpr, POW: tl.constexpr, SUMT: tl.constexpr, SCAN: tl.constexpr):
+    """Window sums of the SRC summand over [a0 + r, a0 + r + N - 1], zeros outside [0, L)."""
     c1 = a0 + r
-    m1 = (r < n) & (c1 >= 0) & (c1 < L)
+    m1 = used & (c1 >= 0) & (c1 < L)
     v1 = _src(src_ptr, x_ptr, dy_ptr, s_ptr, c1, pos, m1, pmask, sL, nb, SRC, ACC, BIG, POW)
-    c2 = c1 + (n - 1)
-    m2 = (r >= 1) & (r < n) & (c2 >= 0) & (c2 < L)
+    c2 = c1 + (N - 1)
+    m2 = used & (rr >= 1) & (c2 >= 0) & (c2 < L)
     v2 = _src(src_ptr, x_ptr, dy_ptr, s_ptr, c2, pos, m2, pmask, sL, nb, SRC, ACC, BIG, POW)
-    return tl.cumsum(v1, axis=1, reverse=True) + tl.cumsum(v2, axis=1)
+    return _seg_scans(v1, v2, first, last, r, N, R, ACC, SUMT, SCAN)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["sO", "sL"])
 def _lrn_pass_kernel(
     src_ptr,  # (O, L, I) values whose window sums are taken: x, or a float32 partial sum
     x_ptr,  # (O, L, I) input x (SRC 2, EPI 1 and 3)
     dy_ptr,  # (O, L, I) upstream gradient (SRC 2, EPI 3)
     s_ptr,  # (O, L, I) float32 denominator s saved by an EPI 2 pass (SRC 2, EPI 3)
     out_ptr,  # (O, L, I) result: partial sum (EPI 0), y (1), s (2) or dx (3)
-    O, L, I,  # view sizes
+    NO, L, NI,  # view sizes (O, L, I)
     sO, sL, sI,  # view strides in elements, shared by every tensor argument
-    n, before,  # window length; the window of c is [c - before, c - before + n - 1]
     k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo,  # k, A, -beta as float32 hi + lo pairs
     n_ct, n_ib,  # number of channel tiles and of i blocks
-    SRC: tl.constexpr, EPI: tl.constexpr, ACC: tl.constexpr, M: tl.constexpr,
-    NP: tl.constexpr, BO: tl.constexpr, BI: tl.constexpr, BIG: tl.constexpr,
-    POW: tl.constexpr,
+    N: tl.constexpr, BEFORE: tl.constexpr,  # window of c: [c - BEFORE, c - BEFORE + N - 1]
+    SRC: tl.constexpr, EPI: tl.constexpr, ACC: tl.constexpr, R: tl.constexpr,
+    BO: tl.constexpr, BI: tl.constexpr, BIG: tl.constexpr, POW: tl.constexpr,
+    SUMT: tl.constexpr, SCAN: tl.constexpr,
 ):
     """One separable pass: ws = window sum along L of the SRC summand, then the epilogue
     EPI 0: ws; 1: y = x * (k + A ws)^-beta; 2: s = k + A ws;
     3: dx = dy * s^-beta - 2 A beta x ws (ws the transposed-window sum of t)."""
-    ct, pos, pmask, m, r = _tile(O, I, sO, sI, n_ct, n_ib, M, NP, BO, BI, BIG)
+    c0, pos, pmask, r, rr, used, first, last = _tile(NO, NI, sO, sI, n_ct, n_ib, N, R, BO, BI,
+                                                     BIG)
     k, a, nb = _scalars(k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo, ACC)
-    c0 = ct * (M * n) + m * n
-    ws = _wsum(src_ptr, x_ptr, dy_ptr, s_ptr, c0 - before, r, n, L, pos, pmask, sL, nb,
-               SRC, ACC, BIG, POW)
+    ws = _wsum(src_ptr, x_ptr, dy_ptr, s_ptr, c0 - BEFORE, r, rr, used, first, last, L, pos,
+               pmask, sL, nb, N, R, SRC, ACC, BIG, POW, SUMT, SCAN)
     c = c0 + r
-    cm = (r < n) & (c < L)
+    cm = used & (c < L)
     if EPI == 0:
         res = ws
     elif EPI == 1:
@@ -161,60 +220,65 @@ def _lrn_pass_kernel(
     tl.store(out_ptr + c * sL + pos, res.to(out_ptr.dtype.element_ty), mask=cm & pmask)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["sO", "sL"])
 def _lrn_bwd_kernel(
     x_ptr,  # (O, L, I) input x
     dy_ptr,  # (O, L, I) upstream gradient, same strides as x
     dx_ptr,  # (O, L, I) result dx, same strides as x
-    O, L, I,  # view sizes
+    NO, L, NI,  # view sizes (O, L, I)
     sO, sL, sI,  # view strides in elements
-    n, before,  # window length; the window of c is [c - before, c - before + n - 1]
     k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo,  # k, A, -beta as float32 hi + lo pairs
     n_ct, n_ib,  # number of channel tiles and of i blocks
-    ACC: tl.constexpr, M: tl.constexpr, NP: tl.constexpr, BO: tl.constexpr,
-    BI: tl.constexpr, BIG: tl.constexpr, POW: tl.constexpr,
+    N: tl.constexpr, BEFORE: tl.constexpr,  # window of c: [c - BEFORE, c - BEFORE + N - 1]
+    ACC: tl.constexpr, R: tl.constexpr, BO: tl.constexpr, BI: tl.constexpr,
+    BIG: tl.constexpr, POW: tl.constexpr, SUMT: tl.constexpr, SCAN: tl.constexpr,
 ):
     """Fused backward along one axis: dx_c = dy_c s_c^-beta - 2 A beta x_c T_c, where T_c sums
-    t_j = dy_j x_j s_j^(-beta-1) over the transposed window j in [c - after, c + before].
+    t_j = dy_j x_j s_j^(-beta-1) over the transposed window j in [c - AFTER, c + BEFORE].
 
-    T for the n outputs of a sub-tile needs t on two tiles (channels ja + r and ja + n - 1 + r,
-    ja = c0 - after); s is recomputed on both (and on the outputs) from x, so HBM traffic is
-    one read of x and dy and one write of dx, with no intermediate in memory. The x tile at
-    c0 + r is shared by both s recomputations.
+    T for the rows of a segment needs t on two tiles (channels c0 - AFTER + r and
+    c0 - AFTER + N - 1 + r); s is recomputed on both, and on the outputs, from x, so HBM
+    traffic is one read of x and dy and one write of dx, with no intermediate in memory. The
+    x tile at c0 + r serves both t tiles' window sums.
     """
-    ct, pos, pmask, m, r = _tile(O, I, sO, sI, n_ct, n_ib, M, NP, BO, BI, BIG)
+    c0, pos, pmask, r, rr, used, first, last = _tile(NO, NI, sO, sI, n_ct, n_ib, N, R, BO, BI,
+                                                     BIG)
     k, a, nb = _scalars(k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo, ACC)
-    after = n - 1 - before
-    c0 = ct * (M * n) + m * n
-    rn = r < n
-    r1 = r >= 1
-    # x**2 on channels c0 - n + 1 + r, c0 + r, c0 + n - 1 + r: the windows of both t tiles.
+    AFTER = N - 1 - BEFORE
+    r1 = rr >= 1
+    # x**2 on channels c0 - N + 1 + r, c0 + r, c0 + N - 1 + r: the windows of both t tiles.
     cq = c0 + r
-    q1 = _ld(x_ptr, cq - (n - 1), pos, rn & (cq - (n - 1) >= 0) & (cq - (n - 1) < L), pmask,
+    q1 = _ld(x_ptr, cq - (N - 1), pos, used & (cq - (N - 1) >= 0) & (cq - (N - 1) < L), pmask,
              sL, ACC, BIG)
-    q2 = _ld(x_ptr, cq, pos, rn & (cq < L), pmask, sL, ACC, BIG)
-    q3 = _ld(x_ptr, cq + (n - 1), pos, rn & r1 & (cq + (n - 1) < L), pmask, sL, ACC, BIG)
+    q2 = _ld(x_ptr, cq, pos, used & (cq < L), pmask, sL, ACC, BIG)
+    q3 = _ld(x_ptr, cq + (N - 1), pos, used & r1 & (cq + (N - 1) < L), pmask, sL, ACC, BIG)
     q1 = q1 * q1
     q2 = q2 * q2
     q3 = q3 * q3
-    sa = k + a * (tl.cumsum(q1, axis=1, reverse=True) + tl.cumsum(tl.where(r1, q2, 0.0), axis=1))
-    sb = k + a * (tl.cumsum(q2, axis=1, reverse=True) + tl.cumsum(q3, axis=1))
-    ja = c0 - after + r
-    ma = rn & (ja >= 0) & (ja < L)
+    sa = k + a * _seg_scans(q1, tl.where(r1, q2, 0.0), first, last, r, N, R, ACC, SUMT, SCAN)
+    sb = k + a * _seg_scans(q2, q3, first, last, r, N, R, ACC, SUMT, SCAN)
+    ja = cq - AFTER
+    ma = used & (ja >= 0) & (ja < L)
     xa = _ld(x_ptr, ja, pos, ma, pmask, sL, ACC, BIG)
-    ta = _ld(dy_ptr, ja, pos, ma, pmask, sL, ACC, BIG) * xa * _pow(sa, nb, POW) / sa
-    jb = ja + (n - 1)
-    mb = rn & r1 & (jb >= 0) & (jb < L)
+    ta = _ld(dy_ptr, ja, pos, ma, pmask, sL, ACC, BIG) * xa * _pow(sa, nb - 1.0, POW)
+    jb = ja + (N - 1)
+    mb = used & r1 & (jb >= 0) & (jb < L)
     xb = _ld(x_ptr, jb, pos, mb, pmask, sL, ACC, BIG)
-    tb = _ld(dy_ptr, jb, pos, mb, pmask, sL, ACC, BIG) * xb * _pow(sb, nb, POW) / sb
-    t_sum = (tl.cumsum(tl.where(ma, ta, 0.0), axis=1, reverse=True)
-             + tl.cumsum(tl.where(mb, tb, 0.0), axis=1))
-    ws = _wsum(x_ptr, x_ptr, x_ptr, x_ptr, c0 - before, r, n, L, pos, pmask, sL, nb,
-               1, ACC, BIG, POW)
-    cm = rn & (cq < L)
+    tb = _ld(dy_ptr, jb, pos, mb, pmask, sL, ACC, BIG) * xb * _pow(sb, nb - 1.0, POW)
+    t_sum = _seg_scans(tl.where(ma, ta, 0.0), tl.where(mb, tb, 0.0), first, last, r, N, R,
+                       ACC, SUMT, SCAN)
+    ws = _wsum(x_ptr, x_ptr, x_ptr, x_ptr, c0 - BEFORE, r, rr, used, first, last, L, pos,
+               pmask, sL, nb, N, R, 1, ACC, BIG, POW, SUMT, SCAN)
+    cm = used & (cq < L)
     xc = _ld(x_ptr, cq, pos, cm, pmask, sL, ACC, BIG)
     dyc = _ld(dy_ptr, cq, pos, cm, pmask, sL, ACC, BIG)
     dx = dyc * _pow(k + a * ws, nb, POW) + (2.0 * a * nb) * xc * t_sum
     if BIG:
         cq = cq.to(tl.int64)
     tl.store(dx_ptr + cq * sL + pos, dx.to(dx_ptr.dtype.element_ty), mask=cm & pmask)
+
+
+# The forward pass with stride specialisation: when the strides are multiples of 16 elements
+# Triton vectorises the position axis (4 float32 per load, ~27% fewer instructions per element
+# for the forward; the backward would spill registers, so it never uses this variant).
+_lrn_pass_kernel_vec = triton.jit(_lrn_pass_kernel.fn)

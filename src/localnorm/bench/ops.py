@@ -26,6 +26,7 @@ from .peers import (
     Prepared,
     Provider,
     Unsupported,
+    build_clone,
     build_copy,
     lrn_peers,
     torch_calls,
@@ -69,7 +70,8 @@ def _lrn_ours(inp: Inputs) -> list[Provider]:
     def build(backend: str | None) -> Callable[[Inputs], Prepared]:
         def _build(i: Inputs) -> Prepared:
             env = {backends.ENV_VAR: backend} if backend else {}
-            return Prepared(torch_calls(_lrn_fn(i), i), backend=backend or auto, env=env)
+            calls, setup = torch_calls(_lrn_fn(i), i)
+            return Prepared(calls, setup=setup, backend=backend or auto, env=env)
         return _build
 
     out = [Provider("localnorm", "ours", build(None))]
@@ -97,7 +99,8 @@ def _module_provider(cls_name: str, **maybe: Any) -> Callable[[Inputs], list[Pro
             mod = _call_known(cls, c, **maybe) if _wants_channels(cls) else _call_known(
                 cls, **maybe)
             mod = mod.to(device=i.x.device, dtype=i.x.dtype)
-            return Prepared(torch_calls(mod, i), note=f"localnorm.{cls_name} module")
+            calls, setup = torch_calls(mod, i)
+            return Prepared(calls, setup=setup, note=f"localnorm.{cls_name} module")
         return [Provider("localnorm", "ours", build)]
     return ours
 
@@ -118,14 +121,14 @@ def _conv1x1(t: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 def _gdn_peer(inp: Inputs) -> Prepared:
     """y = x / sqrt(beta + conv1x1(x^2, gamma)), GDN (Balle et al. 2016) written in torch."""
     c = inp.x.shape[1]
-    kw = {"device": inp.x.device, "dtype": inp.x.dtype}
-    gamma = 0.1 * torch.eye(c, **kw) + 1e-3
-    beta = torch.ones(c, **kw)
+    gamma = 0.1 * torch.eye(c, device=inp.x.device, dtype=inp.x.dtype) + 1e-3
+    beta = torch.ones(c, device=inp.x.device, dtype=inp.x.dtype)
 
     def fn(t: torch.Tensor) -> torch.Tensor:
         return t / torch.sqrt(beta.reshape(1, c, *([1] * (t.dim() - 2))) + _conv1x1(t * t, gamma))
 
-    return Prepared(torch_calls(fn, inp), note="x / sqrt(beta + conv1x1(x^2, gamma))")
+    calls, setup = torch_calls(fn, inp)
+    return Prepared(calls, setup=setup, note="x / sqrt(beta + conv1x1(x^2, gamma))")
 
 
 def _gaussian_window(c: int, size: int, ref: torch.Tensor) -> torch.Tensor:
@@ -149,11 +152,12 @@ def _lcn_peer(inp: Inputs, size: int = 9) -> Prepared:
         c = sigma.mean(dim=(2, 3), keepdim=True)
         return v / torch.maximum(sigma, c)
 
-    return Prepared(torch_calls(fn, inp), note=f"conv2d Gaussian {size}x{size}xC windows")
+    calls, setup = torch_calls(fn, inp)
+    return Prepared(calls, setup=setup, note=f"conv2d Gaussian {size}x{size}xC windows")
 
 
 def _no_peers(threads: int) -> list[Provider]:
-    return [Provider("copy", "floor", build_copy)]
+    return [Provider("copy", "floor", build_copy), Provider("clone", "floor", build_clone)]
 
 
 OPS: dict[str, OpEntry] = {

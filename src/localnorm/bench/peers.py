@@ -35,7 +35,9 @@ class Prepared:
 
     ``calls`` maps a mode to a zero-argument callable returning the call's result;
     ``memory`` is ``"torch"`` (tensors from torch's allocator) or ``"rss"`` (anything else);
-    ``fresh_output`` is False when the call writes into a buffer allocated beforehand.
+    ``fresh_output`` is False when the call writes into a buffer allocated beforehand;
+    ``setup[mode]``, when given, runs untimed before every call of that mode (a sample of
+    such a mode is always one call).
     """
 
     calls: dict[str, Callable[[], Any]]
@@ -45,6 +47,7 @@ class Prepared:
     backend: str | None = None
     note: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    setup: dict[str, Callable[[], Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,10 +71,12 @@ class Provider:
 
 # --- torch-based callables ----------------------------------------------------------------
 
-def torch_calls(fn: Callable[[torch.Tensor], torch.Tensor], inp: Inputs) -> dict[str, Any]:
-    """fwd under no_grad; bwd replays ``autograd.grad`` on one retained graph (built lazily,
-    on the first call, so that it runs under the provider's environment); fwdbwd builds the
-    graph and differentiates it every call."""
+def torch_calls(fn: Callable[[torch.Tensor], torch.Tensor], inp: Inputs
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(calls, setups) for a torch function: fwd under no_grad; fwdbwd builds the graph and
+    differentiates it; bwd differentiates a graph that its setup built just before, outside
+    the timed call (no ``retain_graph``: torch.compile's donated buffers forbid it, and
+    training never retains the graph)."""
     x, g = inp.x, inp.g
     xr = x.detach().clone().requires_grad_(True)  # clone keeps x's strides
     graph: list[torch.Tensor] = []
@@ -80,15 +85,17 @@ def torch_calls(fn: Callable[[torch.Tensor], torch.Tensor], inp: Inputs) -> dict
         with torch.no_grad():
             return fn(x)
 
+    def setup_bwd() -> None:
+        graph.clear()
+        graph.append(fn(xr))
+
     def bwd() -> torch.Tensor:
-        if not graph:
-            graph.append(fn(xr))
-        return torch.autograd.grad(graph[0], xr, g, retain_graph=True)[0]
+        return torch.autograd.grad(graph.pop(), xr, g)[0]
 
     def fwdbwd() -> torch.Tensor:
         return torch.autograd.grad(fn(xr), xr, g)[0]
 
-    return {"fwd": fwd, "bwd": bwd, "fwdbwd": fwdbwd}
+    return {"fwd": fwd, "bwd": bwd, "fwdbwd": fwdbwd}, {"bwd": setup_bwd}
 
 
 def _torch_lrn(inp: Inputs) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -97,15 +104,16 @@ def _torch_lrn(inp: Inputs) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def build_torch_eager(inp: Inputs) -> Prepared:
-    return Prepared(torch_calls(_torch_lrn(inp), inp))
+    calls, setup = torch_calls(_torch_lrn(inp), inp)
+    return Prepared(calls, setup=setup)
 
 
 def build_torch_compile(inp: Inputs) -> Prepared:
     """torch.compile of torch's own LRN; compiled on the first (warm-up) call. Dynamo's cache
     is reset per case so a new shape never hits the recompile limit and falls back to eager."""
     torch._dynamo.reset()
-    compiled = torch.compile(_torch_lrn(inp), dynamic=False)
-    return Prepared(torch_calls(compiled, inp), note="torch.compile(dynamic=False), inductor")
+    calls, setup = torch_calls(torch.compile(_torch_lrn(inp), dynamic=False), inp)
+    return Prepared(calls, setup=setup, note="torch.compile(dynamic=False), inductor")
 
 
 def build_copy(inp: Inputs) -> Prepared:
@@ -114,6 +122,16 @@ def build_copy(inp: Inputs) -> Prepared:
     why = "the copy is the floor; every mode is compared with its one copy"
     return Prepared({"fwd": lambda: out.copy_(inp.x)}, {"bwd": why, "fwdbwd": why},
                     fresh_output=False)
+
+
+def build_clone(inp: Inputs) -> Prepared:
+    """The floor for an op that returns a new tensor: ``x.clone()`` allocates its output on
+    every call, as every forward here does. On CPU a fresh buffer of more than a few MB comes
+    straight from the OS and its first touch costs page faults, which the copy into a
+    preallocated buffer never pays; the two floors bracket what an out-of-place op can reach."""
+    x = inp.x
+    why = "the clone is a floor; every mode is compared with its one clone"
+    return Prepared({"fwd": lambda: x.clone()}, {"bwd": why, "fwdbwd": why})
 
 
 # --- TensorFlow (NHWC) --------------------------------------------------------------------
@@ -153,6 +171,8 @@ def make_build_tensorflow(threads: int) -> Callable[[Inputs], Prepared]:
                                                        inp.beta, inp.k))
         except ValueError as exc:
             raise Unsupported(str(exc)) from exc
+        if inp.x.dtype == torch.bfloat16:
+            raise Unsupported("TensorFlow registers no CPU LRN kernel for bfloat16")
         tf = _tf(threads)
         tdt = {torch.float32: tf.float32, torch.bfloat16: tf.bfloat16,
                torch.float16: tf.float16, torch.float64: tf.float64}[inp.x.dtype]
@@ -251,6 +271,7 @@ def lrn_peers(threads: int) -> list[Provider]:
     """LRN peers, in table order (the copy floor first)."""
     return [
         Provider("copy", "floor", build_copy),
+        Provider("clone", "floor", build_clone),
         Provider("torch-eager", "peer", build_torch_eager),
         Provider("torch-compile", "peer", build_torch_compile),
         Provider("tensorflow", "peer", make_build_tensorflow(threads)),

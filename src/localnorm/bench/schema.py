@@ -18,6 +18,7 @@ from typing import Any
 SCHEMA_VERSION = 1
 MODES = ("fwd", "bwd", "fwdbwd")
 STATUSES = ("ok", "error", "unsupported")
+METHODS = ("torch-allocator", "cuda-allocator", "rss-hwm", "max(torch-allocator,rss-hwm)", None)
 
 
 class SchemaError(ValueError):
@@ -61,17 +62,21 @@ _TIMING = {
     "number": F("int", "calls averaged inside one sample (more than 1 only for fast calls)"),
     "peak_bytes": F("int", "peak bytes allocated during one call, output included",
                     nullable=True),
-    "output_bytes": F("int", "bytes of the call's result (for fwd: the output y, for bwd and "
-                             "fwdbwd: the gradient dx)", nullable=True),
-    "memory_method": F("str", "how peak_bytes was measured: torch-allocator, cuda-allocator "
-                              "or rss-hwm (see Memory)", nullable=True,
-                       choices=("torch-allocator", "cuda-allocator", "rss-hwm", None)),
+    "output_bytes": F("int", "bytes of the result the call allocates (y for fwd, dx for bwd "
+                             "and fwdbwd; 0 when it writes into a preallocated buffer)",
+                      nullable=True),
+    "kernel_s": F("float", "CUDA only: sum of the GPU kernel durations of one call "
+                           "(torch.profiler); far below median_s means host-bound", nullable=True),
+    "memory_method": F("str", "how peak_bytes was measured: torch-allocator, cuda-allocator, "
+                              "rss-hwm, or max(torch-allocator,rss-hwm) (see Memory)",
+                       nullable=True, choices=METHODS),
 }
 
 _PROVIDER = {
     "name": F("str", "provider name: localnorm (auto backend), localnorm[<backend>], "
-                     "torch-eager, torch-compile, tensorflow, onnxruntime, copy, ..."),
-    "kind": F("str", "ours, peer, or floor (the plain copy)", choices=("ours", "peer", "floor")),
+                     "torch-eager, torch-compile, tensorflow, onnxruntime, copy, clone, ..."),
+    "kind": F("str", "ours, peer, or floor (copy into a preallocated buffer; clone)",
+              choices=("ours", "peer", "floor")),
     "backend": F("str", "localnorm backend that ran (ours only)", nullable=True),
     "note": F("str", "what the provider was given when it differs from the case (its native "
                      "layout, a reshape to 4-D, converted parameters)", nullable=True),
@@ -82,9 +87,11 @@ _PROVIDER = {
 }
 
 _CASE = {
-    "id": F("str", "unique case label, e.g. lrn/alexnet-conv1/fp32/nchw/n5"),
+    "id": F("str", "unique case label, e.g. lrn/alexnet-conv1/fp32/nchw/n5 (main) or "
+                   "lrn/alexnet-conv1/fp32/nchw/sweep/n65 (sweep)"),
     "op": F("str", "operator: lrn, gdn, lcn, dn"),
-    "group": F("str", "main (shape x dtype x layout) or sweep (window sizes)",
+    "group": F("str", "main (shape x dtype x layout) or sweep (window sizes, all timed "
+                      "interleaved)",
                choices=("main", "sweep")),
     "shape_name": F("str", "name of the shape (alexnet-conv1, ..., or custom)"),
     "shape": ListOf(F("int", "extent"), "input shape (N, C, *spatial)"),
@@ -103,6 +110,13 @@ _SUMMARY = {
     "fwd_over_copy": F("float", "localnorm fwd median / copy median", nullable=True),
     "fwdbwd_over_copy": F("float", "localnorm fwdbwd median / copy median", nullable=True),
     "bwd_over_copy": F("float", "localnorm bwd median / copy median", nullable=True),
+    "fwd_kernel_over_copy": F("float", "CUDA: localnorm fwd kernel_s / copy kernel_s",
+                              nullable=True),
+    "fwdbwd_kernel_over_copy": F("float", "CUDA: localnorm fwdbwd kernel_s / copy kernel_s",
+                                 nullable=True),
+    "fwd_over_clone": F("float", "localnorm fwd median / clone median (the floor for an op "
+                                 "that allocates its output)", nullable=True),
+    "fwdbwd_over_clone": F("float", "localnorm fwdbwd median / clone median", nullable=True),
     "fwd_extra_over_input": F("float", "(fwd peak_bytes - output_bytes) / input_bytes",
                               nullable=True),
     "speedup": MapOf(MapOf(F("float", "peer median / localnorm median (> 1: we are faster)",
@@ -143,7 +157,10 @@ SCHEMA: dict[str, Any] = {
         "quick": F("bool", "--quick was given"),
         "reps": F("int", "timed samples per provider and mode"),
         "warmup": F("int", "untimed calls per provider and mode before timing"),
-        "min_sample_s": F("float", "a sample repeats a fast call until it lasts this long"),
+        "min_sample_s": F("float", "a sample loops a call faster than this until it lasts "
+                                   "this long (timer resolution)"),
+        "flush_bytes": F("int", "bytes written before every sample to evict the caches "
+                                "(0: --no-flush)"),
         "seed": F("int", "seed of the random inputs"),
         "ops": ListOf(F("str", "op"), "operators asked for (--ops)"),
         "shapes": ListOf(F("str", "name=NxCx..."), "shapes of the main group"),
@@ -151,6 +168,13 @@ SCHEMA: dict[str, Any] = {
         "layouts": ListOf(F("str", "layout"), "layouts of the main group"),
         "sizes": ListOf(F("int", "size"), "window sizes of the sweep (--sizes)"),
         "sweep_shape": F("str", "name=NxCx... of the sweep"),
+        "peers_everywhere": F("bool", "peers timed in every case (--quick: only in the first "
+                                      "main case of each op)"),
+        "all_backends": F("bool", "localnorm also timed forced to each other backend that can "
+                                  "run the case (not with --quick)"),
+        "modes": ListOf(F("str", "mode", choices=MODES), "modes timed (--quick: fwd, fwdbwd)"),
+        "providers": ListOf(F("str", "provider name"),
+                            "--providers filter (empty: every provider; ours always runs)"),
         "params": {
             "size": F("int", "LRN size of the main group"),
             "alpha": F("float", "alpha (PyTorch convention: divided by size)"),

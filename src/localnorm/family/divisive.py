@@ -34,8 +34,11 @@ def _window_mean(t: torch.Tensor, size: int, channel_size: int | None, border: s
         out = window_sum(t, 1, channel_size // 2, channel_size - 1 - channel_size // 2)
     if size > 1:
         out = box_sum(out.flatten(0, 1), size).reshape(out.shape)
-    count = count_along(t.shape[1], channel_size, border, t.device, t.dtype)
-    count = count.reshape(1, -1, *([1] * (t.dim() - 2)))
+    if channel_size is None:  # keep (N, 1, *spatial): one statistic for every channel
+        count = torch.full((1,) * t.dim(), float(t.shape[1]), device=t.device, dtype=t.dtype)
+    else:
+        count = count_along(t.shape[1], channel_size, border, t.device, t.dtype)
+        count = count.reshape(1, -1, *([1] * (t.dim() - 2)))
     for ax in range(2, t.dim()):
         c = count_along(t.shape[ax], size, border, t.device, t.dtype)
         shape = [1] * t.dim()
@@ -47,7 +50,8 @@ def _window_mean(t: torch.Tensor, size: int, channel_size: int | None, border: s
 def _as_tensor_sigma(sigma: float | torch.Tensor) -> float | torch.Tensor:
     if isinstance(sigma, torch.Tensor):
         if sigma.numel() != 1:
-            raise ValueError(f"sigma must be a scalar (one element), got shape {tuple(sigma.shape)}")
+            raise ValueError(
+                f"sigma must be a scalar (one element), got shape {tuple(sigma.shape)}")
         return sigma.reshape(())
     return check_float("sigma", sigma, 0.0)
 
@@ -77,7 +81,7 @@ def divisive_compute(
 def divisive_norm(
     input: torch.Tensor,
     size: int = 3,
-    channel_size: int | None = 1,
+    channel_size: int | None = None,
     *,
     sigma: float | torch.Tensor = 1.0,
     weight: torch.Tensor | None = None,
@@ -85,7 +89,7 @@ def divisive_norm(
     subtract_mean: bool = True,
     mean_size: int | None = None,
     mean_channel_size: int | None = -1,
-    border: str = "renormalize",
+    border: str = "zeros",
     dim: int = 1,
 ) -> torch.Tensor:
     r"""Divisive normalization with summation and suppression fields over space and channels.
@@ -97,6 +101,12 @@ def divisive_norm(
     .. math::
         v = x - E_A[x], \qquad y = \text{weight}_c \frac{v}{\sqrt{\sigma^2 + E_B[v^2]}}
         + \text{bias}_c
+
+    The defaults follow Ren et al.'s code for convolutional layers: statistics over every
+    channel in a 3 x 3 spatial window, zero padding divided by the full window size, and
+    sigma^2 = 1 (their ``eps=1.0``). Their code divides the suppression sum by the
+    *summation* window's size (the same number when both windows match); here each window
+    divides by its own size.
 
     Args:
         size: width of B on every spatial axis (1 = no spatial pooling). A window of size n

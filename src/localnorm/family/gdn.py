@@ -93,9 +93,9 @@ def _check_params(beta: object, gamma: object, c: int) -> tuple[torch.Tensor, to
     if not torch.compiler.is_compiling():  # value checks need the data: skip when tracing
         if bool((beta <= 0).any()):
             raise ValueError("beta must be > 0 everywhere (it keeps the denominator positive); "
-                             f"min is {float(beta.min())}")
+                             f"min is {float(beta.detach().min())}")
         if bool((gamma < 0).any()):
-            raise ValueError(f"gamma must be >= 0 everywhere; min is {float(gamma.min())}")
+            raise ValueError(f"gamma must be >= 0 everywhere; min is {float(gamma.detach().min())}")
     return beta, gamma
 
 
@@ -135,7 +135,7 @@ def gdn_compute(x: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor, invers
     if e == 0.5:
         return x * s.sqrt()
     if e == -1.0:
-        return x / s
+        return x * s.reciprocal()  # CompressAI's GDN1 form, bit for bit
     if e == 1.0:
         return x * s
     return x * s.pow(e)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +18,25 @@ class ParseError(ValueError):
         super().__init__(f"{source}, line {line}: {message}")
         self.source = source
         self.line = line
+
+
+def culprit(keys: Iterable[str], message: str,
+            aliases: dict[str, str] | None = None) -> str | None:
+    """The first key that an error message names as a word (or by its canonical alias)."""
+    for key in keys:
+        names = (key, (aliases or {}).get(key, key))
+        if any(re.search(rf"\b{re.escape(n)}\b", message) for n in names):
+            return key
+    return None
+
+
+def read_source(source: str | os.PathLike[str]) -> tuple[str, str]:
+    """(text, label) of a model file: a path, or the text itself (a string with a newline)."""
+    if isinstance(source, str) and "\n" in source:
+        return source, "<string>"
+    path = os.fspath(source)
+    with open(path, encoding="utf-8") as fh:
+        return fh.read(), path
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ torch 2.13 ships both exporters behind :func:`torch.onnx.export`:
 
 :func:`export_onnx` does whichever is needed and returns the ``onnx.ModelProto``. Both paths
 emit the same nodes (``localnorm.interop._onnx_graph``): one standard ``LRN`` node when ONNX's
-window convention can express the layer, plain standard ops otherwise. Nothing here runs at
+window convention can express the layer, plain standard ops otherwise. It also fixes the
+exporters' silent drop of ``avg_pool(..., divisor_override=...)`` (see ``_pool_fix``), which
+the divisive-normalization family's window sums rely on. Nothing here runs at
 ``import localnorm``; onnx and onnxscript are imported when an export is asked for.
 
 Example:
@@ -25,14 +27,15 @@ Example:
 
 from __future__ import annotations
 
-import io
 import os
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from .._spec import LRNSpec
+from . import _pool_fix
 from ._onnx_graph import emit_lrn
 
 MIN_OPSET = 15  # Shape(start, end) and CastLike need opset 15
@@ -69,7 +72,9 @@ class _TorchScriptBuilder:
         return self.g.op("Constant", value_t=torch.tensor(list(values), dtype=torch.int64))
 
     def scalar(self, value: float) -> Any:
-        return self.g.op("Constant", value_t=torch.tensor(value, dtype=self._float))
+        # Shape (1,), not (): the exporter's scalar type analysis re-types 0-d constants
+        # (a double model got float constants and a float/double Mul).
+        return self.g.op("Constant", value_t=torch.tensor([value], dtype=self._float))
 
 
 class _OnnxScriptBuilder:
@@ -78,9 +83,10 @@ class _OnnxScriptBuilder:
     def __init__(self, x: Any) -> None:
         import numpy as np
         import onnx_ir as ir
-        from onnxscript import opset18
+        import onnxscript
 
-        self._op, self._ir, self._np = opset18, ir, np
+        self._op: Any = onnxscript.opset18
+        self._ir, self._np = ir, np
         self.onnx_dtype = int(x.dtype)
         self.low_precision = self.onnx_dtype in (10, 16)
         self._float = np.float64 if self.onnx_dtype == 11 else np.float32
@@ -124,11 +130,10 @@ def register_onnx_symbolic(even_lrn: bool = False, opset_version: int = MIN_OPSE
 
     def symbolic(g: Any, x: Any, size: Any, before: Any, alpha: Any, beta: Any, k: Any,
                  region: Any, dim: Any) -> Any:
-        ints = [int(sh._maybe_get_const(v, "i")) for v in (size, before, dim)]
-        floats = [float(sh._maybe_get_const(v, "f")) for v in (alpha, beta, k)]
+        n, b, d = (int(sh._maybe_get_const(v, "i")) for v in (size, before, dim))
+        a, bt, kk = (float(sh._maybe_get_const(v, "f")) for v in (alpha, beta, k))
         reg = sh._node_get(region.node(), "value") if hasattr(region, "node") else region
-        rank = _rank(x.type().dim())
-        spec = LRNSpec(str(reg), ints[0], ints[1], *floats, ints[2], rank)
+        spec = LRNSpec(str(reg), n, b, a, bt, kk, d, _rank(x.type().dim()))
         return emit_lrn(_TorchScriptBuilder(g, x.type().scalarType()), x, spec, even_lrn)
 
     torch.onnx.register_custom_op_symbolic("localnorm::lrn", symbolic, opset_version)
@@ -163,17 +168,17 @@ def export_onnx(
     if opset_version is not None and opset_version < MIN_OPSET:
         raise ValueError(f"opset_version must be >= {MIN_OPSET}, got {opset_version}")
     if dynamo:
-        table = {**(kwargs.pop("custom_translation_table", None) or {}),
-                 **onnx_translation_table(even_lrn)}
+        table = {**_pool_fix.dynamo_table(), **onnx_translation_table(even_lrn),
+                 **(kwargs.pop("custom_translation_table", None) or {})}
         kwargs.setdefault("verbose", False)
         program = torch.onnx.export(model, args, f, dynamo=True, opset_version=opset_version,
                                     custom_translation_table=table, **kwargs)
         assert program is not None
         return program.model_proto
     register_onnx_symbolic(even_lrn)
-    buffer = io.BytesIO()
-    torch.onnx.export(model, args, buffer, dynamo=False, opset_version=opset_version, **kwargs)
-    proto = onnx.load_from_string(buffer.getvalue())
-    if f is not None:
-        onnx.save(proto, os.fspath(f))
-    return proto
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.onnx") if f is None else os.fspath(f)
+        with _pool_fix.torchscript_symbolics(MIN_OPSET):
+            torch.onnx.export(model, args, path, dynamo=False, opset_version=opset_version,
+                              **kwargs)
+        return onnx.load(path)

@@ -3,14 +3,15 @@
 ONNX ``LRN(size, alpha=1e-4, beta=0.75, bias=1.0)``: ``y = x / (bias + alpha/size * sum)^beta``
 over channels ``[c - (size-1)//2, c + ceil((size-1)/2)]`` (an even window reaches one channel
 further *above* c, the other way round from PyTorch). :func:`from_onnx` carries that window
-over with ``before``, so even sizes stay exact. Attributes are float32 in ONNX; the module
-keeps exactly the stored values.
+over with ``before``, so even sizes stay exact. ONNX stores the float attributes as float32;
+they are read back as the shortest decimal that rounds to the same float32 (``1e-4``, not
+``9.99999974738e-05``), which is the value the exporter was given whenever it had <= 7 digits.
 
 Example:
     >>> import onnx, localnorm
     >>> node = onnx.helper.make_node("LRN", ["x"], ["y"], size=4, alpha=1e-3)
     >>> localnorm.from_onnx(node)
-    LocalResponseNorm(4, alpha=0.0010000000474974513, beta=0.75, k=1.0, before=1)
+    LocalResponseNorm(4, alpha=0.001, beta=0.75, k=1.0, before=1)
 """
 
 from __future__ import annotations
@@ -36,10 +37,18 @@ def _node_params(node: Any) -> dict[str, Any]:
         if attr.name not in _ATTRS:
             raise ValueError(f"LRN node {node.name!r} has unknown attribute {attr.name!r}; "
                              f"ONNX LRN has {list(_ATTRS)}")
-        params[attr.name] = onnx.helper.get_attribute_value(attr)
+        value = onnx.helper.get_attribute_value(attr)
+        params[attr.name] = _short(value) if isinstance(value, float) else value
     if "size" not in params:
         raise ValueError(f"LRN node {node.name!r} has no 'size' attribute (it is required)")
     return params
+
+
+def _short(value: float) -> float:
+    """The shortest decimal with the same float32 value (``str`` of a NumPy float32)."""
+    import numpy as np
+
+    return float(str(np.float32(value)))
 
 
 def _iter_nodes(graph: Any) -> Iterator[Any]:
@@ -59,10 +68,15 @@ def _iter_nodes(graph: Any) -> Iterator[Any]:
 def _load(model: Any) -> Any:
     import onnx
 
-    if isinstance(model, str | os.PathLike):
-        return onnx.load(os.fspath(model), load_external_data=False)
-    if isinstance(model, bytes):
-        return onnx.load_from_string(model)
+    try:
+        if isinstance(model, str | os.PathLike):
+            return onnx.load(os.fspath(model), load_external_data=False)
+        if isinstance(model, bytes):
+            return onnx.load_from_string(model)
+    except OSError:
+        raise
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise ValueError(f"not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
     return model
 
 

@@ -26,6 +26,7 @@ hard?", PLoS Comput. Biol. 2008): over the ``size^d x C`` neighbourhood N(p), ze
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -56,8 +57,9 @@ def correlate(a: F64, w: F64) -> F64:
     out = np.zeros_like(a)
     spatial = a.shape[a.ndim - d :]
     for o in itertools.product(*(range(k) for k in w.shape)):
-        sl = tuple(slice(oi, oi + n) for oi, n in zip(o, spatial, strict=True))
-        out += w[o] * ap[(Ellipsis, *sl)]
+        idx: tuple[Any, ...] = (Ellipsis, *(slice(oi, oi + n) for oi, n in zip(o, spatial,
+                                                                                strict=True)))
+        out += w[o] * ap[idx]
     return out
 
 
@@ -83,7 +85,8 @@ def _safe_sqrt(a: F64) -> F64:
     return np.sqrt(np.maximum(a, 0.0))
 
 
-def _lcn_parts(x: F64, kernel: ArrayLike, threshold: str | float, border: str) -> dict[str, F64]:
+def _lcn_parts(x: F64, kernel: ArrayLike, threshold: str | float, border: str
+               ) -> dict[str, Any]:
     """Every intermediate of the LCN forward for a channels-at-axis-1 array."""
     w = np.asarray(kernel, dtype=np.float64)
     w = w / w.sum()
@@ -147,7 +150,7 @@ def lcn_vjp(
     return np.moveaxis(gx, 1, dim % x64.ndim)
 
 
-def _v1_parts(x: F64, size: int, threshold: float) -> dict[str, F64]:
+def _v1_parts(x: F64, size: int, threshold: float) -> dict[str, Any]:
     d = x.ndim - 2
     half = size // 2
     box = np.ones((size,) * d, dtype=np.float64)
@@ -210,7 +213,8 @@ def v1_vjp(
     gxp = np.zeros_like(xp)
     spatial = x64.shape[2:]
     for o in itertools.product(range(size), repeat=d):
-        sl = (slice(None), slice(None), *(slice(oi, oi + k) for oi, k in zip(o, spatial, strict=True)))
+        inner = (slice(oi, oi + k) for oi, k in zip(o, spatial, strict=True))
+        sl = (slice(None), slice(None), *inner)
         gxp[sl] += 2.0 * gr2[:, None] * (xp[sl] - m[:, None])
     gx = _crop(gxp, half, range(2, xp.ndim)) + gv
     gm = -gv.sum(axis=1)

@@ -16,6 +16,8 @@ channel. ``border="renormalize"`` divides by the number of window elements insid
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -60,7 +62,7 @@ def box_mean(a: F64, wins: list[tuple[int, int | None]], border: str, adjoint: b
 def _parts(
     x: F64, size: int, channel_size: int | None, sigma: float, subtract_mean: bool,
     mean_size: int | None, mean_channel_size: int | None, border: str, dim: int,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     win_b = _windows(x.shape, dim, size, channel_size)
     win_a = _windows(
         x.shape, dim, size if mean_size is None else mean_size,
@@ -81,7 +83,7 @@ def _channel_shape(ndim: int, dim: int) -> list[int]:
 def divisive_forward(
     x: ArrayLike,
     size: int = 3,
-    channel_size: int | None = 1,
+    channel_size: int | None = None,
     *,
     sigma: float = 1.0,
     weight: ArrayLike | None = None,
@@ -89,7 +91,7 @@ def divisive_forward(
     subtract_mean: bool = True,
     mean_size: int | None = None,
     mean_channel_size: int | None = -1,
-    border: str = "renormalize",
+    border: str = "zeros",
     dim: int = 1,
 ) -> F64:
     """Divisive normalization forward in float64 (see the module docstring). ``mean_size=None`` and
@@ -98,7 +100,7 @@ def divisive_forward(
     dim = dim % x64.ndim
     p = _parts(x64, size, channel_size, sigma, subtract_mean, mean_size, mean_channel_size,
                border, dim)
-    y = p["v"] * p["r"]  # type: ignore[operator]
+    y = p["v"] * p["r"]
     cs = _channel_shape(x64.ndim, dim)
     if weight is not None:
         y = y * np.asarray(weight, dtype=np.float64).reshape(cs)
@@ -111,7 +113,7 @@ def divisive_vjp(
     x: ArrayLike,
     grad_out: ArrayLike,
     size: int = 3,
-    channel_size: int | None = 1,
+    channel_size: int | None = None,
     *,
     sigma: float = 1.0,
     weight: ArrayLike | None = None,
@@ -119,7 +121,7 @@ def divisive_vjp(
     subtract_mean: bool = True,
     mean_size: int | None = None,
     mean_channel_size: int | None = -1,
-    border: str = "renormalize",
+    border: str = "zeros",
     dim: int = 1,
 ) -> dict[str, F64 | float]:
     """Gradients of :func:`divisive_forward`: keys ``input``, ``sigma``, ``weight`` and
@@ -129,8 +131,8 @@ def divisive_vjp(
     dim = dim % x64.ndim
     p = _parts(x64, size, channel_size, sigma, subtract_mean, mean_size, mean_channel_size,
                border, dim)
-    v: F64 = p["v"]  # type: ignore[assignment]
-    r: F64 = p["r"]  # type: ignore[assignment]
+    v: F64 = p["v"]
+    r: F64 = p["r"]
     cs = _channel_shape(x64.ndim, dim)
     red = tuple(a for a in range(x64.ndim) if a != dim)
     out: dict[str, F64 | float] = {}
@@ -141,8 +143,8 @@ def divisive_vjp(
         gy = gy * np.asarray(weight, dtype=np.float64).reshape(cs)
     gq = -0.5 * gy * v * r**3
     out["sigma"] = float((2.0 * sigma * gq).sum())
-    gv = gy * r + 2.0 * v * box_mean(gq, p["win_b"], border, adjoint=True)  # type: ignore[arg-type]
+    gv = gy * r + 2.0 * v * box_mean(gq, p["win_b"], border, adjoint=True)
     if subtract_mean:
-        gv = gv - box_mean(gv, p["win_a"], border, adjoint=True)  # type: ignore[arg-type]
+        gv = gv - box_mean(gv, p["win_a"], border, adjoint=True)
     out["input"] = gv
     return out

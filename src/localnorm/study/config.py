@@ -32,7 +32,7 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     "smoke": Budget("smoke", seeds=2, epochs=2, max_train=256, max_test=128, gd_steps=20,
                     lr_points=7, images=2, image_size=64),
-    "quick": Budget("quick", seeds=3, epochs=12, max_train=4000, max_test=2000, gd_steps=150,
+    "quick": Budget("quick", seeds=5, epochs=15, max_train=4000, max_test=2000, gd_steps=150,
                     lr_points=13, images=10, image_size=256),
     "full": Budget("full", seeds=10, epochs=40, max_train=50000, max_test=10000, gd_steps=500,
                    lr_points=25, images=10, image_size=384),

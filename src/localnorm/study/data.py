@@ -136,8 +136,9 @@ def make_synthetic(n_train: int = 2000, n_test: int = 1000, size: int = 16, seed
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickles dicts, lists, bytes and NumPy arrays only: a data file cannot run code."""
 
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy._core.numeric", "_frombuffer"),
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"),
+                ("numpy._core.multiarray", "_reconstruct"), ("numpy", "ndarray"),
+                ("numpy", "dtype"), ("numpy._core.numeric", "_frombuffer"),
                 ("numpy.core.numeric", "_frombuffer"), ("_codecs", "encode")}
 
     def find_class(self, module: str, name: str) -> object:

@@ -66,6 +66,24 @@ def broadcast_object(obj: object) -> object:
     return box[0]
 
 
+def sum_over_ranks(*values: float) -> list[float]:
+    """Element-wise sum of ``values`` over every rank."""
+    if world()[0] <= 1:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def gather_object(obj: object) -> list[object]:
+    """``obj`` from every rank, in rank order (``[obj]`` outside a process group)."""
+    if world()[0] <= 1:
+        return [obj]
+    out: list[object] = [None] * world()[0]
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

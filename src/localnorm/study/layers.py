@@ -95,6 +95,11 @@ class SmallCNN(nn.Module):
             nn.AdaptiveAvgPool2d(1), nn.Flatten(),
         )
         self.fc = nn.Linear(2 * width, classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d | nn.Linear):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x))

@@ -1,9 +1,10 @@
 """One CNN training run (experiment 3) and its contrast-robustness evaluation (experiment 4).
 
 The recipe is fixed for every variant (:data:`localnorm.study.config.TRAIN`): SGD with momentum,
-weight decay, cosine learning-rate decay per step, AlexNet-style input centring (the training
-set's mean image is subtracted). The test set is scored after every epoch for the curves; no
-choice is made on it.
+weight decay, cosine learning-rate decay per step, He-initialised weights; each image has its
+own mean subtracted and all are divided by one global std (so a contrast change about the
+image's mean reaches the network as a pure change of scale).
+The test set is scored after every epoch for the curves; no choice is made on it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -77,20 +77,24 @@ def lrn_gain(model: SmallCNN, x: torch.Tensor) -> dict[str, float] | None:
     return {"median": float(r.median()), "p05": float(torch.quantile(r[:100000], 0.05))}
 
 
+def centre(x: torch.Tensor, scale: torch.Tensor | float = 1.0) -> torch.Tensor:
+    """Subtract each image's own mean (per channel) and divide by one global ``scale``."""
+    return (x - x.mean(dim=(2, 3), keepdim=True)) / scale
+
+
 def _prepare(ds: Dataset) -> tuple[torch.Tensor, ...]:
-    mean = torch.from_numpy(ds.x_train.mean(0, keepdims=True))
-    xtr = torch.from_numpy(ds.x_train) - mean
-    xte = torch.from_numpy(ds.x_test) - mean
-    return xtr, torch.from_numpy(ds.y_train), xte, torch.from_numpy(ds.y_test), mean
+    xtr = centre(torch.from_numpy(ds.x_train))
+    std = xtr.std().clamp_min(1e-12)
+    xte = centre(torch.from_numpy(ds.x_test), std)
+    return xtr / std, torch.from_numpy(ds.y_train), xte, torch.from_numpy(ds.y_test), std
 
 
-def train_run(ds: Dataset, spec: RunSpec,
-              on_epoch: Callable[[int, float], None] | None = None) -> dict[str, Any]:
+def train_run(ds: Dataset, spec: RunSpec) -> dict[str, Any]:
     """Train one (variant, seed) and return its curves, final accuracy and robustness."""
     t0 = time.perf_counter()
     torch.manual_seed(spec.seed)
     np.random.seed(spec.seed)
-    xtr, ytr, xte, yte, mean = _prepare(ds)
+    xtr, ytr, xte, yte, std = _prepare(ds)
     c, h, _ = ds.shape
     model = SmallCNN(c, h, len(ds.classes), spec.variant, spec.width)
     net = dist.wrap(model)
@@ -101,10 +105,10 @@ def train_run(ds: Dataset, spec: RunSpec,
     gen = torch.Generator().manual_seed(spec.seed)
     world = dist.world()[0]
     curve_loss, curve_acc = [], []
-    for epoch in range(spec.epochs):
+    for _ in range(spec.epochs):
         net.train()
         perm = torch.randperm(len(ytr), generator=gen)
-        total, count = 0.0, 0
+        total, count = 0.0, 0.0
         for i in range(steps):
             idx = perm[i * spec.batch_size:(i + 1) * spec.batch_size]
             if len(idx) < world:
@@ -115,20 +119,21 @@ def train_run(ds: Dataset, spec: RunSpec,
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
             count += len(idx)
-        curve_loss.append(total / max(1, count))
+        total, count = dist.sum_over_ranks(total, count)
+        curve_loss.append(total / max(1.0, count))
         curve_acc.append(accuracy(model, xte, yte))
-        if on_epoch:
-            on_epoch(epoch, curve_acc[-1])
     robust = {}
     for name in perturbations():
-        xp = perturb(name, torch.from_numpy(ds.x_test), seed=1234) - mean
+        xp = centre(perturb(name, torch.from_numpy(ds.x_test), seed=1234), std)
         robust[name] = accuracy(model, xp, yte)
+    digest = weights_sha256(model)
+    ranks = dist.gather_object(digest)
     return {**asdict(spec), "train_loss": curve_loss, "test_acc": curve_acc,
             "final_acc": curve_acc[-1], "robustness": robust, "lrn_gain": lrn_gain(model, xte),
             "params": sum(p.numel() for p in model.parameters()),
-            "weights_sha256": weights_sha256(model),
+            "weights_sha256": digest, "ranks_agree": all(d == digest for d in ranks),
             "wall_s": time.perf_counter() - t0, "world_size": world}
 
 

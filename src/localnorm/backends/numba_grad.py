@@ -1,0 +1,115 @@
+"""Tile-level pieces of the numba LRN backward pass (see ``numba_window`` for the tiles).
+
+    p = s^-beta,   t = dy * x * p / s,   dx = dy * p - 2 A beta x * (transposed window sum of t)
+
+The first walk of a tile stores p and t rows (float64 scratch); the second walks t with the
+transposed window and emits dx. For float32 inputs with beta = 0.75 or 0.5 each step is one
+fused loop in float32 arithmetic for p and p / s (exact sqrt and division: the backward keeps
+no fastmath, t carries the gradient's accuracy), valid while s^(1 + beta) stays a normal
+float32 number, i.e. s in [1e-18, 1e18]; other rows are recomputed in float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, uint64
+
+from .numba_window import POW_0, POW_05, POW_075, POW_1
+
+_LO, _HI = 1e-18, 1e18
+
+
+@njit(cache=True, error_model="numpy")
+def t_fast(x, dy, o, i0, nb, c, restart, r, b, pre, run, pt, tt, scale, k, mode):
+    """Fused float32 step: move the suffix of x^2 to row c, then store p and t of row r.
+
+    Returns how many s of the row lie outside [1e-18, 1e18] (then the caller recomputes the
+    row in float64 from ``run``). mode: POW_075 or POW_05.
+    """
+    u0 = uint64(i0)
+    one = np.float32(1.0)
+    bad = 0
+    for j in range(uint64(nb)):
+        v = np.float64(x[o, c, u0 + j])
+        w = v * v if restart else run[j] + v * v
+        run[j] = w
+        sv = k + scale * (w + pre[b, j])
+        bad += (sv < _LO) | (sv > _HI)
+        s32 = np.float32(sv)
+        a = np.sqrt(s32)
+        den = s32 * a * np.sqrt(a) if mode == POW_075 else s32 * a
+        q = one / den  # s^(-beta - 1)
+        pt[0, r, j] = q * s32
+        tt[0, r, j] = np.float64(dy[o, r, u0 + j]) * np.float64(x[o, r, u0 + j]) * q
+    return bad
+
+
+@njit(cache=True, error_model="numpy")
+def neg_pow(s, p, nb, beta, mode, single):
+    """p[j] = s[j] ** -beta, in float32 arithmetic when ``single`` (the caller has checked that
+    every s lies in [1e-36, 1e36])."""
+    one = np.float32(1.0)
+    if single and mode == POW_075:
+        for j in range(nb):
+            q = np.sqrt(np.float32(s[j]))
+            p[j] = one / (q * np.sqrt(q))
+    elif single and mode == POW_05:
+        for j in range(nb):
+            p[j] = one / np.sqrt(np.float32(s[j]))
+    elif single and mode == POW_1:
+        for j in range(nb):
+            p[j] = one / np.float32(s[j])
+    elif mode == POW_075:
+        for j in range(nb):
+            q = np.sqrt(s[j])
+            p[j] = 1.0 / (q * np.sqrt(q))
+    elif mode == POW_05:
+        for j in range(nb):
+            p[j] = 1.0 / np.sqrt(s[j])
+    elif mode == POW_1:
+        for j in range(nb):
+            p[j] = 1.0 / s[j]
+    elif mode == POW_0:
+        for j in range(nb):
+            p[j] = 1.0
+    else:
+        for j in range(nb):
+            p[j] = s[j] ** (-beta)
+
+
+@njit(cache=True, error_model="numpy")
+def t_emit(x, dy, o, r, i0, nb, s, pt, tt):
+    """t = dy * x * p / s of row r into tt[0, r, :], with p = pt[0, r, :] already stored.
+
+    x, dy: (O, L, I) input-dtype arrays; s: (B,) float64; pt, tt: (1, L, B) float64
+    """
+    u0 = uint64(i0)
+    for j in range(uint64(nb)):
+        xy = np.float64(dy[o, r, u0 + j]) * np.float64(x[o, r, u0 + j])
+        tt[0, r, j] = xy * (pt[0, r, j] / s[j])
+
+
+@njit(cache=True, error_model="numpy")
+def dx_emit(x, dy, o, r, i0, nb, b, pre, run, pt, coef, dst, do, di0):
+    """dx = dy * p - coef * x * (run + pre[b]) of row r (run + pre[b]: the transposed window
+    sum of t) into dst[do, r, di0:di0+nb], an (O, L, I) input-dtype array."""
+    u0 = uint64(i0)
+    v0 = uint64(di0)
+    for j in range(uint64(nb)):
+        xv = np.float64(x[o, r, u0 + j])
+        dyv = np.float64(dy[o, r, u0 + j])
+        dst[do, r, v0 + j] = dyv * pt[0, r, j] - coef * xv * (run[j] + pre[b, j])
+
+
+@njit(cache=True, error_model="numpy")
+def dx_fused(x, dy, o, i0, nb, c, restart, r, b, tt, pre, run, pt, coef, dst, do, di0):
+    """Move the suffix of t to row c, then emit dx of row r (one loop)."""
+    u0 = uint64(i0)
+    v0 = uint64(di0)
+    for j in range(uint64(nb)):
+        v = tt[0, c, j]
+        w = v if restart else run[j] + v
+        run[j] = w
+        xv = np.float64(x[o, r, u0 + j])
+        dyv = np.float64(dy[o, r, u0 + j])
+        dst[do, r, v0 + j] = dyv * pt[0, r, j] - coef * xv * (w + pre[b, j])

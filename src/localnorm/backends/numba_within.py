@@ -1,0 +1,210 @@
+"""Fused numba kernels for LRN within a channel: a size^d box over the d spatial axes.
+
+The box sum is separable: one 1-D window sum per spatial axis, each with the block
+prefix/suffix tiles of ``numba_window`` (no subtraction, O(1) per element for any size).
+Work is cut into units along the leading non-spatial axes in memory order (each (n, c) plane
+of an NCHW tensor, each sample of a channels-last one). A unit's volume is copied once into
+float64 scratch as x^2, summed axis by axis between two scratch buffers, and the output is
+written once, so memory sees one read of x (and dy) and one write of the result. Units are
+independent and always cut the same way, so results do not depend on the thread count.
+
+    s = k + A * sum_{box} x^2,   y = x * s^-beta,   A = alpha / size^d
+    dx = dy * s^-beta - 2 A beta x * sum_{transposed box} dy x s^(-beta-1)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from numba import njit, prange
+
+from .._spec import LRNSpec
+from .numba_across import PAD, WIDE_MIN, gather, scatter, window_tile
+from .numba_grad import neg_pow, t_emit
+from .numba_window import fwd_emit, pow_mode, scratch_rows, window_index
+
+_BLOCK = 256  # columns per tile of a 1-D window pass
+
+
+@njit(cache=True, error_model="numpy")
+def _window_axis(src, dst, dims, plan, before, pre, run, t1, t2):
+    """1-D window sums of ``src`` viewed as dims = (O, L, I) along L, into ``dst``.
+
+    src, dst: (V,) float64 volumes; t1, t2: (max L * (B + PAD),) float64 tile buffers
+    """
+    outer, length, inner = dims[0], dims[1], dims[2]
+    s3 = src.reshape((outer, length, inner))
+    d3 = dst.reshape((outer, length, inner))
+    block = run.shape[0]
+    width = block + PAD
+    if inner >= WIDE_MIN:
+        for o in range(outer):
+            for i0 in range(0, inner, block):
+                nb = min(block, inner - i0)
+                window_tile(s3, o, i0, nb, plan, before, pre, run, d3, o, i0, False)
+    else:
+        g1 = t1[: length * width].reshape((1, length, width))
+        g2 = t2[: length * width].reshape((1, length, width))
+        for f0 in range(0, outer * inner, block):
+            nb = min(block, outer * inner - f0)
+            gather(s3, f0, nb, g1)
+            window_tile(g1, 0, 0, nb, plan, before, pre, run, g2, 0, 0, False)
+            scatter(g2, d3, f0, nb)
+
+
+@njit(cache=True, error_model="numpy")
+def _box(a, b, dims, plans, before, pre, run, t1, t2):
+    """Box sums of volume ``a`` over every spatial axis: returns (the buffer that holds them,
+    the other one), both ``a`` and ``b`` are overwritten."""
+    for q in range(dims.shape[0]):
+        _window_axis(a, b, dims[q], plans[q], before, pre, run, t1, t2)
+        a, b = b, a
+    return a, b
+
+
+@njit(cache=True, error_model="numpy")
+def _squares(x2, u, a):
+    for j in range(a.shape[0]):
+        v = np.float64(x2[u, j])
+        a[j] = v * v
+
+
+@njit(cache=True, error_model="numpy")
+def _denominator(a, scale, k):
+    # a <- k + scale * a; count of values where float32 s^-beta would over/underflow
+    bad = 0
+    for j in range(a.shape[0]):
+        v = k + scale * a[j]
+        a[j] = v
+        bad += (v < 1e-36) | (v > 1e36)
+    return bad
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def within_fwd_kernel(x2, y2, dims, plans, prows, before, scale, k, beta, mode, nchunks):
+    """y = x * (k + scale * box sum of x^2)^-beta for each unit row of x2.
+
+    x2, y2: (U, V) C-contiguous arrays of one dtype; dims: (d, 3) int64 (O, L, I) views of a
+    volume, one per spatial axis; plans: (d, 2, max L) int64 window plans
+    """
+    units, vol = x2.shape
+    maxlen = plans.shape[2]
+    single = x2.itemsize == 4
+    x3 = x2.reshape((units, 1, vol))
+    y3 = y2.reshape((units, 1, vol))
+    for ch in prange(nchunks):
+        a = np.empty(vol)
+        b = np.empty(vol)
+        pre = np.empty((prows, _BLOCK + PAD))
+        run = np.empty(_BLOCK)
+        t1 = np.empty(maxlen * (_BLOCK + PAD))
+        t2 = np.empty(maxlen * (_BLOCK + PAD))
+        for u in range(ch * units // nchunks, (ch + 1) * units // nchunks):
+            _squares(x2, u, a)
+            s, _ = _box(a, b, dims, plans, before, pre, run, t1, t2)
+            bad = _denominator(s, scale, k)
+            fwd_emit(x3, u, 0, 0, vol, s, y3, u, 0, beta, mode, single and bad == 0)
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def within_bwd_kernel(x2, dy2, dx2, dims, plans, tplans, prows, before, after, scale, k, beta,
+                      mode, nchunks):
+    """dx for each unit row: dy p - 2 scale beta x * (transposed box sum of dy x p / s).
+
+    x2, dy2, dx2: (U, V) C-contiguous arrays of one dtype; tplans: plans of the transposed box
+    """
+    units, vol = x2.shape
+    maxlen = plans.shape[2]
+    single = x2.itemsize == 4
+    coef = 2.0 * scale * beta
+    x3 = x2.reshape((units, 1, vol))
+    dy3 = dy2.reshape((units, 1, vol))
+    for ch in prange(nchunks):
+        a = np.empty(vol)
+        b = np.empty(vol)
+        p = np.empty(vol)
+        pre = np.empty((prows, _BLOCK + PAD))
+        run = np.empty(_BLOCK)
+        t1 = np.empty(maxlen * (_BLOCK + PAD))
+        t2 = np.empty(maxlen * (_BLOCK + PAD))
+        for u in range(ch * units // nchunks, (ch + 1) * units // nchunks):
+            _squares(x2, u, a)
+            s, t = _box(a, b, dims, plans, before, pre, run, t1, t2)
+            bad = _denominator(s, scale, k)
+            neg_pow(s, p, vol, beta, mode, single and bad == 0)
+            t_emit(x3, dy3, u, 0, 0, vol, s, p.reshape((1, 1, vol)), t.reshape((1, 1, vol)))
+            w, _ = _box(t, s, dims, tplans, after, pre, run, t1, t2)
+            for j in range(vol):
+                xv = np.float64(x2[u, j])
+                dx2[u, j] = np.float64(dy2[u, j]) * p[j] - coef * xv * w[j]
+
+
+def _units(xd: torch.Tensor, spec: LRNSpec) -> tuple[list[int], list[int], int]:
+    """Memory order of ``xd``, the flags of its spatial axes, and how many leading
+    non-spatial axes (in memory order) form the units."""
+    order = sorted(range(xd.dim()), key=lambda d: (-xd.stride()[d], -xd.shape[d]))
+    spatial = [int(a in spec.axes) for a in order]
+    lead = 0
+    while lead < len(order) and not spatial[lead]:
+        lead += 1
+    return order, spatial, lead
+
+
+def _layout(xd: torch.Tensor, spec: LRNSpec) -> tuple[torch.Tensor, np.ndarray, int]:
+    """(U, V) view of ``xd`` in memory order, the (O, L, I) dims of each spatial axis of a
+    unit's volume, and the unit count."""
+    order, spatial, lead = _units(xd, spec)
+    xp = xd.permute(order)
+    shape = list(xp.shape)
+    units = math.prod(shape[:lead])
+    vshape = shape[lead:]
+    dims = []
+    for q, is_spatial in enumerate(spatial[lead:]):
+        if is_spatial:
+            dims.append((math.prod(vshape[:q]), vshape[q], math.prod(vshape[q + 1 :])))
+    return xp.reshape(units, -1), np.array(dims, dtype=np.int64).reshape(-1, 3), units
+
+
+def _plans(dims: np.ndarray, before: int, size: int) -> np.ndarray:
+    """Window plans of every spatial axis, sharing one scratch whose last row is zero."""
+    maxlen = int(dims[:, 1].max())
+    zero = _prows(dims, size) - 1
+    plans = np.zeros((dims.shape[0], 2, maxlen), dtype=np.int64)
+    for q, length in enumerate(dims[:, 1]):
+        plans[q, :, :length] = window_index(int(length), before, size, zero)
+    return plans
+
+
+def _prows(dims: np.ndarray, size: int) -> int:
+    return max(scratch_rows(int(length), size) for length in dims[:, 1])
+
+
+def within_fwd(xc: torch.Tensor, out: torch.Tensor, spec: LRNSpec, nthreads: int) -> None:
+    """Fill ``out`` (same strides as ``xc``) with LRN within channels of ``xc``."""
+    x2, dims, units = _layout(xc, spec)
+    y2, _, _ = _layout(out, spec)
+    plans = _plans(dims, spec.before, spec.size)
+    nchunks = max(1, min(units, 4 * nthreads))
+    within_fwd_kernel(
+        x2.numpy(), y2.numpy(), dims, plans, _prows(dims, spec.size), spec.before,
+        float(spec.scale), float(spec.k), float(spec.beta), pow_mode(spec.beta), nchunks,
+    )
+
+
+def within_bwd(
+    xc: torch.Tensor, dy: torch.Tensor, out: torch.Tensor, spec: LRNSpec, nthreads: int
+) -> None:
+    """Fill ``out`` with the gradient of LRN within channels (dy has xc's strides)."""
+    x2, dims, units = _layout(xc, spec)
+    dy2, _, _ = _layout(dy, spec)
+    dx2, _, _ = _layout(out, spec)
+    plans = _plans(dims, spec.before, spec.size)
+    tplans = _plans(dims, spec.after, spec.size)
+    nchunks = max(1, min(units, 4 * nthreads))
+    within_bwd_kernel(
+        x2.numpy(), dy2.numpy(), dx2.numpy(), dims, plans, tplans, _prows(dims, spec.size),
+        spec.before, spec.after, float(spec.scale), float(spec.k), float(spec.beta),
+        pow_mode(spec.beta), nchunks,
+    )

@@ -1,0 +1,243 @@
+"""`localnorm bench`: the JSON schema, the providers, the op table and the CLI (never a time)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import localnorm
+from localnorm import backends
+from localnorm.bench import BenchConfig, run, validate
+from localnorm.bench import memory as bench_memory
+from localnorm.bench.cli import config_from_args, parse_shapes, parse_sizes
+from localnorm.bench.report import render
+from localnorm.bench.schema import SchemaError, describe
+
+ROOT = Path(__file__).resolve().parents[1]
+PEERS = ["copy", "torch-eager", "tensorflow", "onnxruntime"]
+
+
+def _tiny(**over: Any) -> BenchConfig:
+    base: dict[str, Any] = dict(
+        reps=2, warmup=1, shapes=[("tiny", (2, 8, 6, 6))], dtypes=["fp32"], layouts=["nchw"],
+        sizes=[3, 5], sweep_shape=("tiny", (2, 8, 6, 6)), providers=PEERS, progress="off",
+        min_sample_s=1e-4)
+    base.update(over)
+    return BenchConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def tiny_doc() -> dict[str, Any]:
+    return run(_tiny(), argv=["test"])
+
+
+def _case(doc: dict[str, Any], case_id: str) -> dict[str, Any]:
+    return next(c for c in doc["cases"] if c["id"] == case_id)
+
+
+def _prov(case: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(p for p in case["providers"] if p["name"] == name)
+
+
+def test_tiny_run_validates_and_survives_json(tiny_doc: dict[str, Any]) -> None:
+    validate(tiny_doc)
+    validate(json.loads(json.dumps(tiny_doc)))
+    assert [c["id"] for c in tiny_doc["cases"]] == [
+        "lrn/tiny/fp32/nchw/n5", "lrn/tiny/fp32/nchw/sweep/n3", "lrn/tiny/fp32/nchw/sweep/n5"]
+    assert tiny_doc["versions"]["python"] == platform.python_version()
+    assert torch.__version__.startswith(tiny_doc["versions"]["torch"])
+    assert tiny_doc["threads"]["torch"] == 2
+    assert tiny_doc["threads"]["tensorflow"] == 2
+
+
+def test_installed_peers_are_timed(tiny_doc: dict[str, Any]) -> None:
+    case = _case(tiny_doc, "lrn/tiny/fp32/nchw/n5")
+    names = [p["name"] for p in case["providers"]]
+    assert set(PEERS + ["localnorm"]) <= set(names)
+    assert "torch-compile" not in names  # filtered out by --providers
+    expect = {"localnorm": ("fwd", "bwd", "fwdbwd"), "torch-eager": ("fwd", "bwd", "fwdbwd"),
+              "tensorflow": ("fwd", "bwd", "fwdbwd"), "onnxruntime": ("fwd",),
+              "copy": ("fwd",)}
+    for name, modes in expect.items():
+        p = _prov(case, name)
+        assert p["status"] == "ok", (name, p["error"])
+        for mode in modes:
+            m = p["modes"][mode]
+            assert m["status"] == "ok", (name, mode, m["error"])
+            assert len(m["samples_s"]) == 2
+            assert all(math.isfinite(t) and t > 0 for t in m["samples_s"])
+            assert m["q1_s"] <= m["median_s"] <= m["q3_s"]
+    assert _prov(case, "onnxruntime")["modes"]["fwdbwd"]["status"] == "unsupported"
+    summary = tiny_doc["summary"][0]
+    assert set(summary["speedup"]) == {"torch-eager", "tensorflow", "onnxruntime"}
+    assert summary["fwd_over_copy"] > 0
+
+
+def test_every_other_backend_is_timed_forced(tiny_doc: dict[str, Any]) -> None:
+    case = _case(tiny_doc, "lrn/tiny/fp32/nchw/n5")
+    x = torch.zeros(2, 8, 6, 6)
+    spec = localnorm._spec.make_lrn_spec(x, 5, 1e-4, 0.75, 2.0, "across", None, 1)
+    others = {b for b in backends.available("lrn", x, spec) if b != case["auto_backend"]}
+    ours = {p["backend"] for p in case["providers"] if p["kind"] == "ours"}
+    assert ours == others | {case["auto_backend"]}
+    for b in others:
+        assert _prov(case, f"localnorm[{b}]")["modes"]["fwd"]["status"] == "ok"
+    assert os.environ.get(backends.ENV_VAR) is None  # restored after timing
+
+
+def test_targets_and_sweep(tiny_doc: dict[str, Any]) -> None:
+    ids = {t["id"] for t in tiny_doc["targets"]}
+    assert {"fwd-copy", "fwdbwd-copy", "speedup-tensorflow", "speedup-eager", "size-flat",
+            "fwd-memory"} <= ids
+    t = next(t for t in tiny_doc["targets"] if t["id"] == "speedup-compile")
+    assert t["value"] is None and t["met"] is None  # compile was not run: not measurable
+    sweep = next(s for s in tiny_doc["sweeps"]
+                 if s["provider"] == "localnorm" and s["mode"] == "fwd")
+    assert sweep["sizes"] == [3, 5] and sweep["largest_over_smallest"] > 0
+    text = render(tiny_doc)
+    assert "lrn/tiny/fp32/nchw/sweep/n3" in text and "targets (issue 3)" in text
+
+
+def test_validate_names_the_bad_field(tiny_doc: dict[str, Any]) -> None:
+    bad = copy.deepcopy(tiny_doc)
+    bad["cases"][0]["providers"][0]["modes"]["fwd"]["median_s"] = "fast"
+    with pytest.raises(SchemaError, match=r"\$\.cases\[0\]\.providers\[0\]\.modes\.fwd\.median_s"):
+        validate(bad)
+    bad = copy.deepcopy(tiny_doc)
+    del bad["machine"]["cpu_model"]
+    with pytest.raises(SchemaError, match="missing fields"):
+        validate(bad)
+    bad = copy.deepcopy(tiny_doc)
+    bad["schema_version"] = 999
+    with pytest.raises(SchemaError, match="schema_version"):
+        validate(bad)
+    bad = copy.deepcopy(tiny_doc)
+    bad["cases"][0]["providers"][0]["modes"]["sideways"] = bad["cases"][0]["providers"][0][
+        "modes"]["fwd"]
+    with pytest.raises(SchemaError, match="sideways"):
+        validate(bad)
+
+
+def test_docs_document_every_field() -> None:
+    text = (ROOT / "docs" / "BENCHMARKS.md").read_text()
+    missing = [p for p, _, _ in describe() if f"`{p}`" not in text]
+    assert not missing, f"docs/BENCHMARKS.md lacks {missing}"
+
+
+def test_peak_memory_counts_tensors() -> None:
+    x = torch.randn(64, 1024)
+
+    def two_temps() -> torch.Tensor:
+        a = x * 2  # held while b is made: the peak is two tensors
+        b = a + 1
+        del a
+        return b
+
+    peak = bench_memory.peak_torch_cpu(two_temps)
+    assert peak is not None and 2 * x.nbytes <= peak <= 2 * x.nbytes + 64  # + scalar wrappers
+    out = torch.empty_like(x)
+    assert bench_memory.peak_torch_cpu(lambda: out.copy_(x)) == 0
+
+
+def test_peers_that_cannot_run_say_why() -> None:
+    doc = run(_tiny(dtypes=["bf16"], sizes=[], modes=["fwd"]))
+    case = doc["cases"][0]
+    ort = _prov(case, "onnxruntime")
+    assert ort["status"] == "unsupported" and "float32" in ort["error"]
+    assert _prov(case, "tensorflow")["status"] == "unsupported"
+    assert _prov(case, "localnorm")["modes"]["fwd"]["status"] == "ok"
+
+
+def test_even_size_is_unsupported_by_tensorflow_and_onnx() -> None:
+    doc = run(_tiny(sizes=[], modes=["fwd"], size=4))
+    case = doc["cases"][0]
+    assert _prov(case, "tensorflow")["status"] == "unsupported"
+    assert _prov(case, "onnxruntime")["status"] == "unsupported"
+    assert _prov(case, "torch-eager")["modes"]["fwd"]["status"] == "ok"
+
+
+def _fake_family(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stand-ins for GDN and LCN when localnorm does not have them yet."""
+    class FakeGDN(torch.nn.Module):
+        def __init__(self, num_channels: int) -> None:
+            super().__init__()
+            self.beta = torch.nn.Parameter(torch.ones(num_channels))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x / torch.sqrt(self.beta[:, None, None] + x * x)
+
+    class FakeLCN(torch.nn.Module):
+        def __init__(self, size: int = 9) -> None:
+            super().__init__()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x - x.mean(dim=(1, 2, 3), keepdim=True)
+
+    for fn, mod, cls in (("gdn", "GDN", FakeGDN), ("local_contrast_norm", "LocalContrastNorm",
+                                                   FakeLCN)):
+        if not hasattr(localnorm, fn):
+            monkeypatch.setattr(localnorm, fn, lambda x: x, raising=False)
+            monkeypatch.setattr(localnorm, mod, cls, raising=False)
+
+
+def test_family_ops_get_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_family(monkeypatch)
+    doc = run(_tiny(ops=["gdn", "lcn"], providers=["copy", "torch-composition"],
+                    modes=["fwd", "fwdbwd"]))
+    assert [c["id"] for c in doc["cases"]] == ["gdn/tiny/fp32/nchw", "lcn/tiny/fp32/nchw"]
+    for case in doc["cases"]:
+        for name in ("localnorm", "torch-composition", "copy"):
+            assert _prov(case, name)["modes"]["fwd"]["status"] == "ok", (case["id"], name)
+    assert all(t["id"] != "fwd-copy" for t in doc["targets"])  # LRN targets only
+
+
+def test_bad_arguments_name_the_flag() -> None:
+    with pytest.raises(ValueError, match="--shapes"):
+        parse_shapes("alexnet,3x4")
+    assert parse_shapes("8x16x5x5,seq-3d")[0] == ("8x16x5x5", (8, 16, 5, 5))
+    with pytest.raises(ValueError, match="--sizes"):
+        parse_sizes("3,0")
+    with pytest.raises(ValueError, match="--ops"):
+        run(_tiny(ops=["batchnorm"]))
+    from localnorm.cli import _build_parser
+
+    args = _build_parser().parse_args(["bench", "--quick", "--dtypes", "fp8"])
+    with pytest.raises(ValueError, match="--dtypes"):
+        config_from_args(args)
+    args = _build_parser().parse_args(["bench", "--quick", "--threads", "3"])
+    cfg = config_from_args(args)
+    assert cfg.quick and cfg.threads == 3 and cfg.modes == ["fwd", "fwdbwd"]
+
+
+@pytest.mark.slow
+def test_cli_quick_smoke(tmp_path: Path) -> None:
+    """`localnorm bench --quick --json PATH` as CI runs it: asserts the schema, never a time."""
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "localnorm", "bench", "--quick", "--progress", "lines",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=1200, cwd=tmp_path,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    validate(doc)
+    assert doc["config"]["quick"] is True
+    first = doc["cases"][0]
+    assert first["id"] == "lrn/alexnet-conv1/fp32/nchw/n5"
+    names = {p["name"] for p in first["providers"]}
+    assert {"localnorm", "copy", "torch-eager", "torch-compile", "tensorflow",
+            "onnxruntime"} <= names
+    assert {c["id"] for c in doc["cases"]} >= {"lrn/alexnet-conv1/fp32/channels_last/n5",
+                                                "lrn/alexnet-conv1/fp32/nchw/sweep/n3",
+                                                "lrn/alexnet-conv1/fp32/nchw/sweep/n65"}
+    assert "targets (issue 3)" in proc.stdout

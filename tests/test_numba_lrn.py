@@ -1,0 +1,268 @@
+"""numba backend for LRN: accuracy policy, layouts, half precision, determinism, dispatch.
+
+Generic cross-backend parity lives in test_backends.py; this file covers what is specific to
+the fused CPU kernels (tiles, gathered channels-last tiles, float32 s^-beta with its float64
+fallback, thread counts).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+import torch
+
+from _helpers import half_ok, randn, rel_close, spike
+from localnorm import backends, local_response_norm
+from localnorm._spec import make_lrn_spec
+from localnorm.backends import numba_lrn
+from localnorm.reference import lrn_forward, lrn_vjp
+from localnorm.reference.lrn import window_sum
+
+
+@pytest.fixture(autouse=True)
+def _numba(monkeypatch):
+    monkeypatch.setenv("LOCALNORM_BACKEND", "numba")
+
+
+def _spec(x, size, alpha=1e-4, beta=0.75, k=1.0, region="across", before=None, dim=1):
+    return make_lrn_spec(x, size, alpha, beta, k, region, before, dim)
+
+
+def _kw(spec):
+    return dict(region=spec.region, before=spec.before, dim=spec.dim)
+
+
+def _vjp_scale(x, dy, spec):
+    """|dy| s^-beta + 2 A beta |x| * (transposed window sum of |dy x| s^(-beta-1)): the size
+    of the two terms of dx, which the error of a float32 dx is measured against."""
+    x = x.double().numpy()
+    dy = np.abs(dy.double().numpy())
+    acc = x * x
+    for ax in spec.axes:
+        acc = window_sum(acc, ax, spec.before, spec.after)
+    s = spec.k + spec.scale * acc
+    t = dy * np.abs(x) * s ** (-spec.beta - 1)
+    for ax in spec.axes:
+        t = window_sum(t, ax, spec.after, spec.before)
+    return dy * s ** -spec.beta + 2 * spec.scale * abs(spec.beta) * np.abs(x) * t
+
+
+def check(x, spec, dy=None, rtol=None):
+    """Forward against the reference (relative, every element) and backward against the
+    reference relative to the size of its terms; returns (y, dx)."""
+    y = numba_lrn.lrn_fwd(x, spec)
+    assert y.dtype == x.dtype and y.stride() == torch.empty_like(x).stride()
+    p = (spec.size, spec.alpha, spec.beta, spec.k)
+    ref = lrn_forward(x.double().numpy(), *p, **_kw(spec))
+    ok, worst = rel_close(y, ref, x.dtype)
+    assert ok, f"forward: worst relative error {worst:.3g}"
+    dy = randn(*x.shape, seed=7, dtype=x.dtype) if dy is None else dy
+    dx = numba_lrn.lrn_bwd(x, dy, spec)
+    assert dx.dtype == x.dtype and dx.stride() == torch.empty_like(x).stride()
+    rv = lrn_vjp(x.double().numpy(), dy.double().numpy(), *p, **_kw(spec))
+    tol = (rtol or (1e-6 if x.dtype == torch.float32 else 1e-12)) * _vjp_scale(x, dy, spec)
+    tol += float(torch.finfo(x.dtype).smallest_normal * torch.finfo(x.dtype).eps)  # a subnormal
+    err = np.abs(dx.double().numpy() - rv)
+    assert np.all(err <= tol), f"backward: worst {np.max(err / tol):.3g}x the tolerance"
+    return y, dx
+
+
+LAYOUTS = {
+    "nchw": lambda: randn(2, 12, 7, 9, seed=1),
+    "channels_last": lambda: randn(2, 12, 7, 9, seed=2).to(memory_format=torch.channels_last),
+    "noncontig": lambda: randn(2, 24, 7, 18, seed=3)[:, ::2, :, ::2],
+    "permuted": lambda: randn(12, 2, 9, 7, seed=4).permute(1, 0, 3, 2),
+    "rank3": lambda: randn(3, 12, 40, seed=5),
+    "short_inner": lambda: randn(40, 12, 5, seed=5),  # 1 < I < 16: gathered (o, i) columns
+    "rank5": lambda: randn(2, 12, 3, 4, 5, seed=6),
+    "rank5_cl": lambda: randn(2, 12, 3, 4, 5, seed=6).to(memory_format=torch.channels_last_3d),
+}
+
+
+@pytest.mark.parametrize("region", ["across", "within"])
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_layouts_float32(layout, region):
+    x = LAYOUTS[layout]()
+    for size, before in ((5, None), (4, 0), (3, 2)):
+        check(x, _spec(x, size, 0.5, 0.75, 1.0, region, before))
+
+
+@pytest.mark.parametrize("dim", [1, -1, 2])
+def test_channel_axis_anywhere(dim):
+    x = randn(2, 6, 9, 11, seed=8)
+    for region in ("across", "within"):
+        check(x, _spec(x, 5, 0.7, 0.75, 1.0, region, None, dim % 4))
+
+
+@pytest.mark.parametrize("region", ["across", "within"])
+def test_float64_windows(region):
+    x = randn(2, 7, 5, 6, seed=9, dtype=torch.float64)
+    for size in (1, 2, 3, 6, 9, 20):
+        for before in sorted({0, size // 2, size - 1}):
+            check(x, _spec(x, size, 0.9, 0.6, 0.5, region, before))
+
+
+@pytest.mark.parametrize("beta", [0.75, 0.5, 1.0, 0.0, 0.6, 2.5])
+def test_beta_special_cases(beta):
+    for dtype in (torch.float32, torch.float64):
+        x = randn(2, 16, 5, 5, seed=10, dtype=dtype, scale=3.0)
+        check(x, _spec(x, 5, 1.0, beta, 0.5))
+        check(x, _spec(x, 3, 1.0, beta, 0.5, "within"))
+
+
+@pytest.mark.parametrize("region", ["across", "within"])
+def test_spike(region):
+    x = spike((2, 80, 6, 5), channel=30)
+    for size in (3, 5, 65) if region == "across" else (3, 5):
+        y, dx = check(x, _spec(x, size, 1.0, 0.75, 1e-6, region))
+        assert torch.isfinite(y).all() and torch.isfinite(dx).all()
+
+
+def test_size_255_and_4096_channels():
+    x = randn(1, 4096, 2, 3, seed=11)
+    check(x, _spec(x, 255, 1.0, 0.75, 1e-6))
+    xc = x.to(memory_format=torch.channels_last)
+    check(xc, _spec(xc, 255, 1e-4, 0.75, 2.0))
+
+
+def test_zeros():
+    x = torch.zeros(2, 9, 4, 4)
+    dy = randn(2, 9, 4, 4, seed=12)
+    for region in ("across", "within"):
+        spec = _spec(x, 5, 1.0, 0.75, 2.0, region)
+        assert torch.equal(numba_lrn.lrn_fwd(x, spec), x)
+        torch.testing.assert_close(numba_lrn.lrn_bwd(x, dy, spec), dy * 2.0**-0.75)
+
+
+def test_extreme_magnitudes_stay_finite():
+    # x^2 ~ 1e60 and s ~ 1e-40 leave float32's range: those rows fall back to float64
+    big = randn(1, 16, 3, 3, seed=13, scale=1e30)
+    check(big, _spec(big, 5, 1.0, 0.75, 1.0), dy=randn(1, 16, 3, 3, seed=7, scale=1e30))
+    tiny = randn(1, 16, 3, 3, seed=14, scale=1e-25)
+    check(tiny, _spec(tiny, 5, 1.0, 0.75, 1e-40))
+    check(tiny, _spec(tiny, 3, 1.0, 0.5, 1e-40, "within"))
+
+
+def test_nan_stays_in_its_window():
+    x = randn(1, 30, 2, 2, seed=15)
+    x[0, 10, 1, 0] = float("nan")
+    y = numba_lrn.lrn_fwd(x, _spec(x, 5))
+    nan = torch.isnan(y)
+    assert nan[0, 8:13, 1, 0].all()
+    assert nan.sum() == 5
+    ref = lrn_forward(x.double().numpy(), 5)
+    np.testing.assert_allclose(y.double().numpy(), ref, rtol=1e-6, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("region", ["across", "within"])
+def test_half_precision(dtype, region):
+    x = randn(2, 16, 6, 7, seed=16, scale=20.0).to(dtype)  # x^2 > fp16 max for |x| > 256
+    x[0, 3] *= 30
+    spec = _spec(x, 5, 1.0, 0.75, 1.0, region)
+    ref = lrn_forward(x.double().numpy(), 5, 1.0, 0.75, 1.0, region=region)
+    # the peer: PyTorch's LRN computed in float32 (CPU has no half LRN), rounded to dtype
+    xf = x.float().requires_grad_()
+    if region == "across":
+        peer = torch.nn.functional.local_response_norm(xf, 5, 1.0, 0.75, 1.0)
+    else:
+        peer = xf * (1.0 + torch.nn.functional.avg_pool2d(xf * xf, 5, 1, 2) * 1.0) ** -0.75
+    peer_err = float(np.max(np.abs(peer.detach().to(dtype).double().numpy() - ref)))
+    y = numba_lrn.lrn_fwd(x, spec)
+    assert y.dtype == dtype and torch.isfinite(y).all()
+    assert half_ok(y, peer_err, ref, dtype)
+    dy = randn(2, 16, 6, 7, seed=17).to(dtype)
+    rv = lrn_vjp(x.double().numpy(), dy.double().numpy(), 5, 1.0, 0.75, 1.0, region=region)
+    (gpeer,) = torch.autograd.grad(peer, xf, dy.float())
+    gpeer_err = float(np.max(np.abs(gpeer.to(dtype).double().numpy() - rv)))
+    dx = numba_lrn.lrn_bwd(x, dy, spec)
+    assert dx.dtype == dtype and half_ok(dx, gpeer_err, rv, dtype)
+
+
+CASES = {
+    "nchw": (lambda: randn(3, 8, 40, 31, seed=18), "across"),  # 1240 columns: 2 tiles per n
+    "channels_last": (
+        lambda: randn(3, 8, 40, 31, seed=19).to(memory_format=torch.channels_last), "across"
+    ),
+    "within": (lambda: randn(3, 8, 40, 31, seed=20), "within"),
+    "within_cl": (
+        lambda: randn(3, 8, 40, 31, seed=21).to(memory_format=torch.channels_last), "within"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_deterministic_across_runs_and_threads(case):
+    make, region = CASES[case]
+    x = make()
+    dy = randn(*x.shape, seed=22)
+    spec = _spec(x, 5, 1.0, 0.75, 1e-3, region)
+    saved = torch.get_num_threads()
+    outs = []
+    try:
+        for threads in (1, 2, 2, 1):
+            torch.set_num_threads(threads)
+            outs.append((numba_lrn.lrn_fwd(x, spec), numba_lrn.lrn_bwd(x, dy, spec)))
+            assert numba.get_num_threads() == min(threads, numba.config.NUMBA_NUM_THREADS)
+    finally:
+        torch.set_num_threads(saved)
+    for y, dx in outs[1:]:
+        assert torch.equal(y, outs[0][0]) and torch.equal(dx, outs[0][1])
+
+
+@pytest.mark.parametrize("shape", [(0, 4, 3, 3), (2, 0, 3, 3), (2, 4, 0, 3), (1, 1, 1, 1)])
+def test_empty_and_size_one(shape):
+    x = randn(*shape, seed=26)
+    for region in ("across", "within"):
+        spec = _spec(x, 3, 1.0, 0.75, 1.0, region)
+        if x.numel():
+            check(x, spec)
+        else:
+            assert numba_lrn.lrn_fwd(x, spec).shape == x.shape
+            assert numba_lrn.lrn_bwd(x, x, spec).shape == x.shape
+
+
+def test_inputs_are_not_modified():
+    x = randn(2, 8, 5, 5, seed=23).to(memory_format=torch.channels_last)
+    dy = randn(2, 8, 5, 5, seed=24)
+    x0, dy0 = x.clone(), dy.clone()
+    spec = _spec(x, 5, 1.0, 0.75, 1.0)
+    numba_lrn.lrn_fwd(x, spec)
+    numba_lrn.lrn_bwd(x, dy, spec)
+    assert torch.equal(x, x0) and torch.equal(dy, dy0)
+
+
+@pytest.mark.parametrize("region", ["across", "within"])
+def test_gradcheck_through_public_api(region):
+    x = randn(2, 6, 4, 5, seed=25, dtype=torch.float64).requires_grad_()
+    for size, before in ((3, None), (4, 0)):
+        fn = lambda t, s=size, b=before: local_response_norm(  # noqa: E731
+            t, s, 0.8, 0.75, 1.0, region=region, before=b
+        )
+        assert torch.autograd.gradcheck(fn, (x,))
+
+
+def test_selected_automatically_for_cpu(monkeypatch):
+    # conftest sets TRITON_INTERPRET=1 (then triton takes CPU tensors, being first in order)
+    monkeypatch.delenv("LOCALNORM_BACKEND")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    x = randn(1, 4, 3, 3)
+    assert backends.select("lrn", x, _spec(x, 3)).NAME == "numba"
+
+
+def test_why_not():
+    x = randn(1, 4, 3, 3)
+    spec = _spec(x, 3)
+    assert numba_lrn.why_not("lrn", x, spec) is None
+    assert numba_lrn.why_not("lrn", x.half(), spec) is None
+    meta = torch.empty(1, 4, 3, 3, device="meta")
+    assert "CPU" in numba_lrn.why_not("lrn", meta, spec)
+    assert "complex" in numba_lrn.why_not("lrn", torch.zeros(1, 4, 3, 3, dtype=torch.cfloat), spec)
+    assert "lcn" in numba_lrn.why_not("lcn", x, spec)
+
+
+def test_forced_on_an_unsupported_device_says_why():
+    meta = torch.empty(1, 4, 3, 3, device="meta")
+    with pytest.raises(RuntimeError, match="numba: runs on CPU"):
+        backends.select("lrn", meta, _spec(meta, 3))

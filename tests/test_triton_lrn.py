@@ -1,0 +1,240 @@
+"""Triton backend against the float64 reference (CPU interpreter in CI, TRITON_INTERPRET=1)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from _helpers import half_ok, randn, rel_close, spike
+from localnorm import local_response_norm
+from localnorm._spec import make_lrn_spec
+from localnorm.reference import lrn_forward, lrn_vjp
+from localnorm.reference.lrn import window_sum
+
+triton_lrn = pytest.importorskip("localnorm.backends.triton_lrn")
+if not torch.cuda.is_available() and not triton_lrn.INTERPRET:
+    pytest.fail("no GPU and TRITON_INTERPRET was not set before import (tests/conftest.py)")
+DEV = "cuda" if torch.cuda.is_available() else "cpu"
+# The GPU's plan: segmented scans (slow in the interpreter, so on small tensors only), rows in
+# registers, 32 rows when the window axis is contiguous. The interpreter's default computes
+# the same segment sums as masked reductions over large tiles.
+GPU_PLAN = {"fwd_tile": 2048, "bwd_tile": 1024, "cl_rows": 32, "scan": 0}
+
+
+@pytest.fixture(autouse=True)
+def _force_triton(monkeypatch):
+    monkeypatch.setenv("LOCALNORM_BACKEND", "triton")
+
+
+def _params(kw):
+    p = dict(alpha=0.9, beta=0.75, k=1e-6, region="across", before=None, dim=1)
+    p.update(kw)
+    return p
+
+
+def _run(x, dy, size, **kw):
+    """Our y and dx through the public API (autograd -> localnorm::lrn_backward)."""
+    p = _params(kw)
+    xg = x.to(DEV).detach().requires_grad_()
+    y = local_response_norm(xg, size, p["alpha"], p["beta"], p["k"], region=p["region"],
+                            before=p["before"], dim=p["dim"])
+    (dx,) = torch.autograd.grad(y, xg, dy.to(DEV))
+    return y.detach().cpu(), dx.cpu()
+
+
+def _refs(x, dy, size, **kw):
+    """Reference y, dx, and the magnitude |dy| s^-b + 2 A b |x| sum|t| that bounds dx's rounding
+    (dx is a difference of two terms, so its error is relative to their size, not to dx)."""
+    p = _params(kw)
+    xr, dyr = x.double().numpy(), dy.double().numpy()
+    args = (size, p["alpha"], p["beta"], p["k"])
+    opts = dict(region=p["region"], before=p["before"], dim=p["dim"])
+    spec = make_lrn_spec(x, size, p["alpha"], p["beta"], p["k"], p["region"], p["before"],
+                         p["dim"])
+    acc = xr * xr
+    for ax in spec.axes:
+        acc = window_sum(acc, ax, spec.before, spec.after)
+    s = p["k"] + spec.scale * acc
+    t = np.abs(dyr * xr) * s ** (-p["beta"] - 1)
+    for ax in spec.axes:
+        t = window_sum(t, ax, spec.after, spec.before)
+    mag = np.abs(dyr) * s ** -p["beta"] + 2 * spec.scale * abs(p["beta"]) * np.abs(xr) * t
+    return lrn_forward(xr, *args, **opts), lrn_vjp(xr, dyr, *args, **opts), mag
+
+
+def _check(x, size, rtol=1e-6, **kw):
+    dy = randn(*x.shape, seed=11, dtype=x.dtype)
+    y, dx = _run(x, dy, size, **kw)
+    y_ref, dx_ref, mag = _refs(x, dy, size, **kw)
+    ok, worst = rel_close(y, y_ref, x.dtype)
+    assert ok, f"forward worst relative error {worst:.3g}"
+    assert torch.isfinite(dx).all()
+    err = np.abs(dx.double().numpy() - dx_ref)
+    assert np.all(err <= rtol * mag + 1e-30), f"backward worst {np.max(err / mag):.3g}"
+    assert y.stride() == torch.empty_like(x).stride()
+    assert dx.stride() == torch.empty_like(x).stride()
+
+
+@pytest.fixture(params=["interp_plan", "gpu_plan"])
+def plan(request, monkeypatch):
+    if request.param == "gpu_plan":
+        for key, val in GPU_PLAN.items():
+            monkeypatch.setitem(triton_lrn.TUNING, key, val)
+    return request.param
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 9, 255])
+def test_across_matches_reference(size, plan):
+    _check(randn(2, 7, 3, 5, seed=size, scale=3.0), size)
+
+
+@pytest.mark.parametrize("before", [0, 3])
+def test_across_even_size_and_explicit_before(before):
+    _check(randn(2, 9, 3, 3, seed=1), 4, before=before)
+
+
+@pytest.mark.parametrize("shape,size", [((2, 1, 4, 4), 5), ((2, 3, 4, 4), 9), ((1, 2, 3), 255)])
+def test_single_channel_and_window_larger_than_c(shape, size):
+    _check(randn(*shape, seed=2, scale=2.0), size)
+
+
+@pytest.mark.parametrize("shape", [(3, 10, 7), (2, 10, 3, 5), (2, 6, 3, 2, 5)])
+def test_across_ranks(shape, plan):
+    _check(randn(*shape, seed=4, scale=2.0), 5)
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "transposed", "dim_last", "sliced"])
+def test_layouts(layout, plan):
+    x = randn(2, 12, 5, 4, seed=5, scale=2.0)
+    dim = 1
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    elif layout == "transposed":
+        x = randn(2, 5, 12, 4, seed=5).transpose(1, 2)
+    elif layout == "dim_last":
+        x, dim = x.permute(0, 2, 3, 1).contiguous(), -1
+    else:
+        x = randn(2, 24, 5, 9, seed=5)[:, ::2, :, 1:5]
+    _check(x, 5, dim=dim)
+
+
+@pytest.mark.parametrize("size", [3, 5, 255])
+def test_spike_k_tiny(size, plan):
+    _check(spike((2, 40, 2, 3), channel=17), size, alpha=1.0, k=1e-6)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_large_c(layout):
+    x = spike((1, 4096, 1, 2), channel=2000)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    _check(x, 255 if layout == "nchw" else 5, alpha=1.0, k=1e-6)
+
+
+def test_zeros():
+    x = torch.zeros(2, 6, 3, 3)
+    dy = randn(2, 6, 3, 3, seed=3)
+    y, dx = _run(x, dy, 5, k=2.0)
+    assert torch.equal(y, x)
+    torch.testing.assert_close(dx, dy * 2.0**-0.75, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 11), (2, 3, 5, 7), (1, 2, 4, 5, 6)])
+def test_within_ranks(shape, plan):
+    x = randn(*shape, seed=6, scale=2.0)
+    x.view(-1)[7] *= 1e3
+    _check(x, 3, region="within", alpha=1.0)
+    _check(x, 4, region="within", alpha=1.0)
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "dim_last"])
+def test_within_layouts(layout):
+    x = randn(2, 3, 6, 5, seed=8, scale=2.0)
+    if layout == "channels_last":
+        _check(x.contiguous(memory_format=torch.channels_last), 3, region="within", alpha=1.0)
+    else:
+        _check(x.permute(0, 2, 3, 1).contiguous(), 5, region="within", dim=-1, alpha=1.0)
+
+
+@pytest.mark.parametrize("region", ["across", "within"])
+def test_float64(region):
+    _check(randn(2, 6, 4, 5, seed=9, dtype=torch.float64), 5, rtol=1e-12, region=region,
+           alpha=1.0)
+
+
+def _peer(x, dy, size, region):
+    """PyTorch's own computation in x's dtype (its CPU half kernels may be missing: float32
+    math rounded to the dtype, as tests/test_api.py does)."""
+    xf = x.float().requires_grad_()
+    if region == "across":
+        y = F.local_response_norm(xf, size, 0.9, 0.75, 1.0)
+    else:
+        pad = size // 2
+        sq = F.avg_pool2d(xf * xf, size, 1, pad, count_include_pad=True)
+        y = xf * (1.0 + 0.9 * sq) ** -0.75
+    (g,) = torch.autograd.grad(y, xf, dy.float())
+    return y.detach().to(x.dtype), g.to(x.dtype)
+
+
+@pytest.mark.parametrize("pow_mode", [-1, 3])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("region", ["across", "within"])
+def test_half_precision(dtype, region, pow_mode, monkeypatch):
+    monkeypatch.setitem(triton_lrn.TUNING, "pow", pow_mode)  # 3: the GPU's split power
+    x = (randn(2, 16, 6, 6, seed=7) * 100).clamp(-300, 300).to(dtype)
+    dy = randn(2, 16, 6, 6, seed=8).to(dtype)
+    y, dx = _run(x, dy, 5, alpha=0.9, k=1.0, region=region)
+    assert y.dtype == dtype and dx.dtype == dtype
+    assert torch.isfinite(y).all() and torch.isfinite(dx).all()
+    y_ref, dx_ref, _ = _refs(x, dy, 5, alpha=0.9, k=1.0, region=region)
+    py, pdx = _peer(x, dy, 5, region)
+    assert half_ok(y, float(np.max(np.abs(py.double().numpy() - y_ref))), y_ref, dtype)
+    assert half_ok(dx, float(np.max(np.abs(pdx.double().numpy() - dx_ref))), dx_ref, dtype)
+
+
+@pytest.mark.parametrize("size", [3, 5, 9])
+def test_vectorised_forward_variant(size, monkeypatch):
+    for key, val in GPU_PLAN.items():
+        monkeypatch.setitem(triton_lrn.TUNING, key, val)
+    monkeypatch.setitem(triton_lrn.TUNING, "fwd_vec", 1)
+    _check(randn(2, 11, 4, 4, seed=size, scale=2.0), size)  # H*W = 16: strides 16-aligned
+
+
+def test_int64_offsets_and_fast_pow(monkeypatch):
+    monkeypatch.setitem(triton_lrn.TUNING, "big_numel", 0)
+    _check(randn(2, 9, 3, 4, seed=12), 5)
+    _check(randn(2, 3, 4, 5, seed=12), 3, region="within")
+    monkeypatch.setitem(triton_lrn.TUNING, "pow", 3)
+    y, _ = _run(randn(2, 9, 3, 4, seed=12), randn(2, 9, 3, 4), 5)
+    np.testing.assert_allclose(y, lrn_forward(randn(2, 9, 3, 4, seed=12).numpy(), 5, 0.9, 0.75,
+                                              1e-6), rtol=1e-5)
+
+
+@pytest.mark.parametrize("pow_mode", [-1, 3])
+def test_deterministic_and_nan_stays_in_its_window(pow_mode, monkeypatch):
+    monkeypatch.setitem(triton_lrn.TUNING, "pow", pow_mode)
+    x = randn(2, 12, 3, 3, seed=13)
+    y1, d1 = _run(x, x, 5)
+    y2, d2 = _run(x, x, 5)
+    assert torch.equal(y1, y2) and torch.equal(d1, d2)
+    x[0, 6, 1, 1] = float("nan")
+    y = local_response_norm(x.to(DEV), 5, 0.9).cpu()
+    nan = torch.isnan(y)
+    assert nan[0, 4:9, 1, 1].all() and int(nan.sum()) == 5
+
+
+def test_beta_zero_is_identity():
+    x = randn(2, 5, 3, 3, seed=14)
+    y, dx = _run(x, x, 3, beta=0.0, k=1.0)
+    assert torch.equal(y, x) and torch.equal(dx, x)
+
+
+def test_why_not():
+    x = randn(2, 4, 3, 3)
+    spec = make_lrn_spec(x, 3, 1e-4, 0.75, 1.0, "across", None, 1)
+    assert triton_lrn.why_not("lrn", x.to(DEV), spec) is None
+    assert "gdn" in triton_lrn.why_not("gdn", x, spec)
+    assert "float" in triton_lrn.why_not("lrn", x.to(torch.int32), spec)
+    assert "meta" in triton_lrn.why_not("lrn", x.to("meta"), spec)
