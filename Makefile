@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: study test lint venv clean
+.PHONY: study test lint venv clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,14 +15,19 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 study: $(STAMP)
-	$(BIN)/localnorm convert --from caffe local_size=5 alpha=1e-4 beta=0.75 k=2
-	$(BIN)/localnorm convert --from tensorflow depth_radius=2 alpha=2e-5 beta=0.75 bias=2 --to torch
+	$(BIN)/localnorm study --quick --out out/study
+	@echo "report: out/study/index.html"
+
+# The study's end-to-end test opens the report in headless Chromium (Debian's package).
+browser:
+	@command -v chromium >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest -q
 
 clean:

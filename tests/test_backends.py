@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from _helpers import rel_close, randn, spike
 
+from _helpers import randn, rel_close, spike
 from localnorm import backends, local_response_norm
 from localnorm._spec import make_lrn_spec
 from localnorm.reference import lrn_forward, lrn_vjp
@@ -26,7 +26,8 @@ def backend(request, monkeypatch):
     x = torch.ones(1, 2, 2, 2)
     spec = make_lrn_spec(x, 3, 1e-4, 0.75, 1.0, "across", None, 1)
     # CI installs numba and triton: a backend that cannot run here is a failure, not a skip
-    assert name in backends.available("lrn", x, spec), backends._reason(name, "lrn", x, spec)
+    assert name in backends.available("lrn", x, spec, forced=True), backends._reason(
+        name, "lrn", x, spec, explicit=True)
     return name
 
 
@@ -65,6 +66,14 @@ def test_spike_does_not_drift(backend, region):
     for size in (3, 5, 9):
         y = check_fwd(x, size, alpha=1.0, beta=0.75, k=1e-6, region=region)
         assert torch.isfinite(y).all()
+
+
+def test_spike_wide_window(backend):
+    """Windows of 255 channels around a 1e4 spike: float32 partial sums would drift."""
+    c = small(backend, 300, 40)
+    x = spike((1, c, 3, 2), channel=7)
+    for size in (65, 255):
+        check_fwd(x, size, alpha=1.0, beta=0.75, k=1e-6)
 
 
 def test_zeros_and_finite(backend):
@@ -118,7 +127,9 @@ def test_backward_matches_reference(backend, region, layout):
 def test_gradcheck(backend, region):
     x = randn(1, 5, 3, 4, seed=2, dtype=torch.float64).requires_grad_()
     for size in (2, 3):
-        f = lambda t: local_response_norm(t, size, 0.9, 0.75, 1.1, region=region)  # noqa: E731
+        def f(t, size=size):
+            return local_response_norm(t, size, 0.9, 0.75, 1.1, region=region)
+
         assert torch.autograd.gradcheck(f, (x,), eps=1e-6, atol=1e-8)
 
 
@@ -151,6 +162,15 @@ def test_opcheck_and_compile(backend):
     la.backward()
     lb.backward()
     assert torch.equal(la, lb) and torch.equal(xa.grad, xb.grad)
+
+
+def test_auto_selection_never_picks_the_interpreter(monkeypatch):
+    monkeypatch.delenv("LOCALNORM_BACKEND", raising=False)
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    x = torch.ones(1, 3, 2, 2)
+    spec = make_lrn_spec(x, 3, 1e-4, 0.75, 1.0, "across", None, 1)
+    assert backends.select("lrn", x, spec).NAME == "numba"
+    assert "triton" not in backends.available("lrn", x, spec)
 
 
 def test_no_backend_error_lists_reasons(monkeypatch):

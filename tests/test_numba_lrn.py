@@ -193,7 +193,8 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_deterministic_across_runs_and_threads(case):
+def test_deterministic_across_runs_and_threads(case, monkeypatch):
+    monkeypatch.setattr(numba_lrn, "_PARALLEL_MIN_NUMEL", 0)  # really use 2 threads here
     make, region = CASES[case]
     x = make()
     dy = randn(*x.shape, seed=22)

@@ -1,11 +1,13 @@
 """End to end: `localnorm study --smoke` writes the report; headless Chromium opens it, every
-figure loads and every section is present; the screenshot lands in the output folder.
+figure loads and every section is present; the screenshot lands in the output folder
+(out/study-smoke/screenshot.png, or $LOCALNORM_STUDY_ARTIFACTS).
 
 Needs Debian's ``chromium`` package (``.ci/run`` installs it)."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -24,10 +26,16 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-component-update", "--disable-sync"]
 
 
+# The report and Chromium's screenshot stay here as CI artifacts (out/ is git-ignored).
+ARTIFACTS = Path(os.environ.get("LOCALNORM_STUDY_ARTIFACTS",
+                                Path(__file__).resolve().parents[1] / "out" / "study-smoke"))
+
+
 @pytest.fixture(scope="module")
-def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def study() -> Path:
     """A fresh interpreter, as a user runs it (numba's thread pool is set at its import)."""
-    out = tmp_path_factory.mktemp("study")
+    out = ARTIFACTS
+    shutil.rmtree(out, ignore_errors=True)
     proc = subprocess.run([sys.executable, "-m", "localnorm", "study", "--smoke", "--jobs", "1",
                            "--no-progress", "--out", str(out)],
                           capture_output=True, text=True, timeout=900)

@@ -62,7 +62,9 @@ def check_int(name: str, value: object, low: int, high: int | None = None) -> in
     return iv
 
 
-def check_float(name: str, value: object, low: float | None = None, *, strict: bool = False) -> float:
+def check_float(
+    name: str, value: object, low: float | None = None, *, strict: bool = False
+) -> float:
     """Return ``value`` as a finite float (optionally ``> low`` or ``>= low``)."""
     if not _is_real(value):
         raise TypeError(f"{name} must be a finite real number, got {value!r}")

@@ -42,17 +42,25 @@ def load(name: str) -> ModuleType | str:
     return _loaded[name]
 
 
-def _precheck(name: str, x: torch.Tensor) -> str | None:
-    """Reasons known without importing the backend (so a CPU call never imports triton)."""
-    if name == "triton" and x.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-        return "needs a CUDA tensor (or TRITON_INTERPRET=1 to run its interpreter on CPU)"
+def _precheck(name: str, x: torch.Tensor, explicit: bool) -> str | None:
+    """Reasons known without importing the backend (so a CPU call never imports triton).
+
+    Triton's CPU interpreter is a testing tool, thousands of times slower than numba: it
+    runs only when triton is named explicitly (LOCALNORM_BACKEND=triton, TRITON_INTERPRET=1),
+    never by automatic selection.
+    """
+    if name == "triton" and x.device.type != "cuda":
+        if not explicit:
+            return "needs a CUDA tensor (its CPU interpreter runs only when forced)"
+        if os.environ.get("TRITON_INTERPRET") != "1":
+            return "needs a CUDA tensor (or TRITON_INTERPRET=1 to run its interpreter on CPU)"
     if name == "numba" and x.device.type != "cpu":
         return f"runs on CPU tensors only, got a {x.device.type} tensor"
     return None
 
 
-def _reason(name: str, op: str, x: torch.Tensor, spec: Any) -> str | None:
-    early = _precheck(name, x)
+def _reason(name: str, op: str, x: torch.Tensor, spec: Any, explicit: bool = False) -> str | None:
+    early = _precheck(name, x, explicit)
     if early is not None:
         return early
     mod = load(name)
@@ -80,7 +88,7 @@ def select(op: str, x: torch.Tensor, spec: Any, name: str | None = None) -> Modu
     candidates = [name] if name else list(BACKENDS)
     reasons = {}
     for cand in candidates:
-        why = _reason(cand, op, x, spec)
+        why = _reason(cand, op, x, spec, explicit=bool(name))
         if why is None:
             mod = load(cand)
             assert not isinstance(mod, str)
@@ -93,6 +101,7 @@ def select(op: str, x: torch.Tensor, spec: Any, name: str | None = None) -> Modu
     )
 
 
-def available(op: str, x: torch.Tensor, spec: Any) -> list[str]:
-    """Names of the backends that can run ``op`` on ``x`` (for tests and benchmarks)."""
-    return [n for n in BACKENDS if _reason(n, op, x, spec) is None]
+def available(op: str, x: torch.Tensor, spec: Any, *, forced: bool = False) -> list[str]:
+    """Names of the backends that can run ``op`` on ``x``: those automatic selection may pick,
+    or with ``forced=True`` those that run when named by LOCALNORM_BACKEND (for tests)."""
+    return [n for n in BACKENDS if _reason(n, op, x, spec, explicit=forced) is None]

@@ -41,7 +41,7 @@ def axis_view(x: torch.Tensor, axis: int) -> tuple[torch.Tensor, tuple[int, int,
     NCHW tensor and axis 1 this is (N, C, H*W) with strides (C*H*W, H*W, 1); for channels
     last it is (N*H*W, C, 1) with strides (C, 1, 1).
     """
-    order = sorted(range(x.dim()), key=lambda d: (-x.stride(d), -x.size(d)))
+    order = sorted(range(x.dim()), key=lambda d: (-x.stride()[d], -x.size()[d]))
     xp = x.permute(order)  # memory order: strides decrease, so xp is contiguous
     if not xp.is_contiguous():
         raise ValueError("axis_view needs a dense tensor; call dense_like first")

@@ -44,7 +44,7 @@ _LOW = (torch.float16, torch.bfloat16)
 # 64 columns are 2-3x slower. The cap keeps a tile's float64 scratch within about 2 MiB for
 # very long channel axes.
 _SCRATCH_VALUES = 1 << 18
-_MAX_WIDTH = {False: 1024, True: 512}  # by backward?
+_MAX_WIDTH = {False: 1024, True: 512}  # keyed by "is it the backward pass"
 _MAX_GATHERED = 512
 
 
@@ -62,8 +62,17 @@ def why_not(op: str, x: torch.Tensor, spec: object) -> str | None:
     return None
 
 
-def _set_threads() -> int:
-    n = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+# Below this many elements a second thread costs more than it saves: waking numba's pool
+# while torch's own threads spin made small LRN calls ~10x slower in the study's training loop.
+_PARALLEL_MIN_NUMEL = 1 << 17
+
+
+def _set_threads(numel: int) -> int:
+    """numba's thread count = torch's (capped by numba's pool); 1 for small tensors."""
+    pool: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    n = max(1, min(torch.get_num_threads(), pool))
+    if numel < _PARALLEL_MIN_NUMEL:
+        n = 1
     numba.set_num_threads(n)
     return n
 
@@ -176,7 +185,7 @@ def lrn_fwd(x: torch.Tensor, spec: LRNSpec) -> torch.Tensor:
     """LRN forward; output in ``torch.empty_like(x)``'s layout and x's dtype."""
     if x.numel() == 0:
         return torch.empty_like(x)
-    nthreads = _set_threads()
+    nthreads = _set_threads(x.numel())
     xd = dense_like(x.detach())
     xc = _compute(xd)
     out = _empty_like(xc)
@@ -193,7 +202,7 @@ def lrn_bwd(x: torch.Tensor, grad_out: torch.Tensor, spec: LRNSpec) -> torch.Ten
     """Gradient of :func:`lrn_fwd` with respect to x, in x's layout and dtype."""
     if x.numel() == 0:
         return torch.empty_like(x)
-    nthreads = _set_threads()
+    nthreads = _set_threads(x.numel())
     xd = dense_like(x.detach())
     dy = match_layout(grad_out.detach(), xd)
     xc = _compute(xd)

@@ -67,5 +67,10 @@ def machine(device: str) -> dict[str, Any]:
     gpu = None
     if device == "cuda" and torch.cuda.is_available():
         gpu = torch.cuda.get_device_name()
+    try:
+        load = [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        load = []
     return {"platform": platform.platform(), "machine": platform.machine(),
-            "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "gpu": gpu}
+            "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "gpu": gpu,
+            "load_average": load}

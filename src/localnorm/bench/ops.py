@@ -49,13 +49,25 @@ def _lrn_fn(inp: Inputs) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda t: localnorm.local_response_norm(t, size, alpha, beta, k)
 
 
+def _interpreted(backend: str, x: torch.Tensor) -> bool:
+    """Triton on a CPU tensor runs in Triton's interpreter (TRITON_INTERPRET=1): a test mode,
+    thousands of times slower than any kernel; the bench never times it."""
+    return backend == "triton" and x.device.type == "cpu"
+
+
 def lrn_auto_backend(inp: Inputs) -> str:
-    """The backend ``localnorm.local_response_norm`` picks for this input."""
+    """The backend the bench's ``localnorm`` provider runs: the one
+    ``localnorm.local_response_norm`` picks, unless that is Triton's interpreter, in which case
+    the next backend that can run the input (forced while timing)."""
     from .. import backends
     from .._spec import make_lrn_spec
 
     spec = make_lrn_spec(inp.x, inp.size, inp.alpha, inp.beta, inp.k, "across", None, 1)
-    return str(backends.select("lrn", inp.x, spec).NAME)
+    name = str(backends.select("lrn", inp.x, spec).NAME)
+    if _interpreted(name, inp.x):
+        name = [b for b in backends.available("lrn", inp.x, spec)
+                if not _interpreted(b, inp.x)][0]
+    return name
 
 
 def _lrn_ours(inp: Inputs) -> list[Provider]:
@@ -65,18 +77,24 @@ def _lrn_ours(inp: Inputs) -> list[Provider]:
     from .._spec import make_lrn_spec
 
     spec = make_lrn_spec(inp.x, inp.size, inp.alpha, inp.beta, inp.k, "across", None, 1)
+    picked = str(backends.select("lrn", inp.x, spec).NAME)
     auto = lrn_auto_backend(inp)
 
     def build(backend: str | None) -> Callable[[Inputs], Prepared]:
         def _build(i: Inputs) -> Prepared:
-            env = {backends.ENV_VAR: backend} if backend else {}
+            forced = backend or (auto if auto != picked else None)
+            env = {backends.ENV_VAR: forced} if forced else {}
+            note = None if auto == picked or backend else (
+                f"TRITON_INTERPRET=1 made localnorm pick Triton's interpreter on CPU; the "
+                f"bench forced {auto} instead")
             calls, setup = torch_calls(_lrn_fn(i), i)
-            return Prepared(calls, setup=setup, backend=backend or auto, env=env)
+            return Prepared(calls, setup=setup, backend=backend or auto, env=env, note=note)
         return _build
 
     out = [Provider("localnorm", "ours", build(None))]
     out += [Provider(f"localnorm[{b}]", "ours", build(b))
-            for b in backends.available("lrn", inp.x, spec) if b != auto]
+            for b in backends.available("lrn", inp.x, spec)
+            if b != auto and not _interpreted(b, inp.x)]
     return out
 
 

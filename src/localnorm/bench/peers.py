@@ -138,6 +138,11 @@ def build_clone(inp: Inputs) -> Prepared:
 
 def _tf(threads: int) -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if installed("triton"):
+        # TensorFlow and Triton each carry LLVM; importing Triton after TensorFlow aborts the
+        # process ("Option 'bitcode-mdindex-threshold' registered more than once"), the other
+        # order works. localnorm may import Triton later, so it goes first.
+        import triton  # noqa: F401
     import tensorflow as tf
 
     try:

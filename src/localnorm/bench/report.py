@@ -215,7 +215,12 @@ def render(doc: dict[str, Any]) -> str:
            f"{mach['gpu'] or mach['cpu_model']}; torch {ver['torch']}, numba {ver['numba']}, "
            f"tensorflow {ver['tensorflow']}, onnxruntime {ver['onnxruntime']}",
            "times are medians of interleaved samples; 'ours faster' = peer time / localnorm "
-           "time (below 1: a LOSS)", ""]
+           "time (below 1: a LOSS)"]
+    load, ncpu = mach["load_average"], mach["cpu_count"] or 0
+    if cfg["device"] == "cpu" and load and ncpu and load[0] + cfg["threads"] > ncpu + 0.5:
+        out.append(f"WARNING: load average {load[0]:g} on {ncpu} CPUs: other processes "
+                   "competed for the cores; CPU timings of this run are unreliable")
+    out.append("")
     for case, summ in zip(doc["cases"], doc["summary"], strict=True):
         out += _case_table(case, summ) + [""]
     sweeps = [s for s in doc["sweeps"] if s["mode"] != "bwd"]

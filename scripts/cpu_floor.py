@@ -1,0 +1,69 @@
+"""What bounds the CPU LRN forward: a copy, a pointwise kernel doing LRN's arithmetic
+(one square, one multiply-add, s^-0.75 via sqrt) with no window at all, and localnorm's fused
+forward, timed interleaved at the same thread count. If the pointwise kernel alone costs more
+than 1.5x the copy, no LRN forward on this CPU can meet that target with this arithmetic.
+
+    python scripts/cpu_floor.py [--threads 2] [--reps 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numba
+import numpy as np
+import torch
+
+import localnorm
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _pointwise(x, y, k, a):  # x, y: (M,) float32
+    n = x.shape[0]
+    chunk = 1 << 16
+    for c in numba.prange((n + chunk - 1) // chunk):
+        lo = c * chunk
+        hi = min(n, lo + chunk)
+        for i in range(lo, hi):
+            v = x[i]
+            s = k + a * v * v
+            r = 1.0 / np.sqrt(s)
+            y[i] = v * r * np.sqrt(r)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=30)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    x = torch.randn(32, 96, 55, 55)
+    y = torch.empty_like(x)
+    xf, yf = x.view(-1).numpy(), y.view(-1).numpy()
+    k, a = np.float32(2.0), np.float32(2e-5)
+    fns = {
+        "copy": lambda: y.copy_(x),
+        "pointwise-arith": lambda: _pointwise(xf, yf, k, a),
+        "localnorm-fwd": lambda: localnorm.local_response_norm(x, 5, 1e-4, 0.75, 2.0),
+    }
+    times: dict[str, list[float]] = {n: [] for n in fns}
+    for _ in range(3):
+        for f in fns.values():
+            f()
+    for _ in range(args.reps):
+        for name, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - t0)
+    copy = statistics.median(times["copy"])
+    print(f"threads={args.threads}  shape=(32, 96, 55, 55) fp32")
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        print(f"{name:>16}: {med * 1e3:7.2f} ms  {med / copy:5.2f}x copy")
+
+
+if __name__ == "__main__":
+    main()
