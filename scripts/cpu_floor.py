@@ -1,7 +1,9 @@
 """What bounds the CPU LRN forward: a copy, a pointwise kernel doing LRN's arithmetic
 (one square, one multiply-add, s^-0.75 via sqrt) with no window at all, and localnorm's fused
 forward, timed interleaved at the same thread count. If the pointwise kernel alone costs more
-than 1.5x the copy, no LRN forward on this CPU can meet that target with this arithmetic.
+than 1.5x the copy, no LRN forward on this CPU can meet that target with this arithmetic;
+"pointwise-new-out" (the same arithmetic writing a freshly allocated output, as any op that
+returns a new tensor must) and "clone" show what first-touching a new output costs.
 
     python scripts/cpu_floor.py [--threads 2] [--reps 30]
 """
@@ -19,18 +21,25 @@ import torch
 import localnorm
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True)
-def _pointwise(x, y, k, a):  # x, y: (M,) float32
-    n = x.shape[0]
-    chunk = 1 << 16
-    for c in numba.prange((n + chunk - 1) // chunk):
-        lo = c * chunk
-        hi = min(n, lo + chunk)
-        for i in range(lo, hi):
-            v = x[i]
-            s = k + a * v * v
-            r = 1.0 / np.sqrt(s)
-            y[i] = v * r * np.sqrt(r)
+@numba.njit(parallel=True, cache=True)
+def _pointwise(x, y, k, a):  # x, y: (M,) float32; exact sqrt and division, as in the kernel
+    for i in numba.prange(x.shape[0]):
+        v = x[i]
+        q = np.sqrt(k + a * v * v)
+        y[i] = v / (q * np.sqrt(q))
+
+
+@numba.njit(parallel=True, cache=True)
+def _scale(x, y, k):  # the same loop with no sqrt or division: what streaming alone costs
+    for i in numba.prange(x.shape[0]):
+        y[i] = x[i] * k
+
+
+def _fresh(xf, k, a):
+    """The pointwise arithmetic into a freshly allocated output, as an out-of-place op must."""
+    out = np.empty_like(xf)
+    _pointwise(xf, out, k, a)
+    return out
 
 
 def main() -> None:
@@ -46,7 +55,10 @@ def main() -> None:
     k, a = np.float32(2.0), np.float32(2e-5)
     fns = {
         "copy": lambda: y.copy_(x),
+        "numba-stream": lambda: _scale(xf, yf, k),
         "pointwise-arith": lambda: _pointwise(xf, yf, k, a),
+        "clone": lambda: x.clone(),
+        "pointwise-new-out": lambda: _fresh(xf, k, a),
         "localnorm-fwd": lambda: localnorm.local_response_norm(x, 5, 1e-4, 0.75, 2.0),
     }
     times: dict[str, list[float]] = {n: [] for n in fns}
