@@ -181,9 +181,13 @@ def _pass(src: torch.Tensor, x: torch.Tensor, dy: torch.Tensor, s: torch.Tensor,
           out: torch.Tensor, axis: int, before: int, after: int, spec: LRNSpec,
           src_mode: int, epi: int) -> None:
     """One launch of ``_lrn_pass_kernel`` along ``axis`` (all tensors share x's strides)."""
-    xv, _ = axis_view(x, axis)
+    cache: dict[int, torch.Tensor] = {}  # src, dy and s are often x itself: view it once
+    for t in (src, x, dy, s, out):
+        if id(t) not in cache:
+            cache[id(t)] = axis_view(t, axis)[0]
+    views = [cache[id(t)] for t in (src, x, dy, s, out)]
+    xv = views[1]
     n, b = _window(xv.shape[1], before, after)
-    views = [axis_view(t, axis)[0] for t in (src, x, dy, s, out)]
     args, meta = _common(xv, n, b, spec)
     so, sl, si = xv.stride()
     vec = bool(TUNING["fwd_vec"]) and xv.dtype == torch.float32 and si == 1 and sl % 16 == 0 \
