@@ -10,10 +10,10 @@ import torch.nn.functional as F
 from _helpers import half_ok, randn, rel_close, spike
 from localnorm import local_response_norm
 from localnorm._spec import make_lrn_spec
+from localnorm.backends import triton_lrn  # CI installs triton: missing it fails, never skips
 from localnorm.reference import lrn_forward, lrn_vjp
 from localnorm.reference.lrn import window_sum
 
-triton_lrn = pytest.importorskip("localnorm.backends.triton_lrn")
 if not torch.cuda.is_available() and not triton_lrn.INTERPRET:
     pytest.fail("no GPU and TRITON_INTERPRET was not set before import (tests/conftest.py)")
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
