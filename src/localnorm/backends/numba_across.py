@@ -10,7 +10,10 @@ whatever the threads: results are identical bit for bit across runs and thread c
 
 Forward reads x once from memory and writes y once; backward reads x and dy once and writes
 dx once, recomputing s in per-thread scratch instead of storing it. A tile is walked upwards
-(see ``numba_window``), so rows are re-read from cache, never from memory.
+(see ``numba_window``), so rows are re-read from cache, never from memory. The float32 forward
+with a window of at most 9 uses ``numba_direct`` instead (channels-last lines in place, with no
+gather). Note: numba's cache of these kernels does not notice edits to the modules they call;
+delete ``__pycache__/numba_across.*.nb*`` after editing numba_direct/numba_window/numba_grad.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .numba_direct import DIRECT_MAX, fwd_direct, fwd_lines
 from .numba_grad import dx_emit, dx_fused, neg_pow, t_emit, t_fast
 from .numba_window import (
     POW_05,
@@ -168,29 +172,45 @@ def num_tiles(shape: tuple[int, int, int], block: int) -> int:
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def lrn_fwd_kernel(x, y, plan, prows, before, scale, k, beta, mode, block, ntiles, nchunks):
+def lrn_fwd_kernel(x, y, plan, prows, before, scale, k, beta, mode, block, ntiles, nchunks,
+                   size, lo):
     """y = x * (k + scale * sum_{W(c)} x^2)^-beta along axis 1.
 
     x, y: (O, L, I) C-contiguous arrays of one dtype (float32 or float64), y written
     plan: (3, L) int64 window plan (numba_window.window_index); before: rows above c
+    lo > 0: float32 x takes the direct-sum path (numba_direct) with that lower bound on s
     """
     length = x.shape[1]
-    single = x.itemsize == 4
+    direct = lo > 0.0
     for ch in prange(nchunks):
         pre = np.empty((prows, block + PAD))
         run = np.empty(block)
         s = np.empty(block)
+        ring = np.empty((DIRECT_MAX + 1, block + PAD), dtype=x.dtype)
+        sl = np.empty(DIRECT_MAX, dtype=np.int64)
+        s32 = np.empty(max(block, length), dtype=x.dtype)
         xt = np.empty((1, length, block + PAD), dtype=x.dtype)
         yt = np.empty((1, length, block + PAD), dtype=x.dtype)
+        sqp = np.zeros(length + DIRECT_MAX, dtype=x.dtype)
+        s64 = np.empty(length)
         for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
             wide, o, i0, nb = tile_at(x.shape, block, g)
+            if direct and x.shape[2] == 1:  # lines along L are contiguous: no transpose
+                fwd_lines(x.reshape((x.shape[0], 1, length)), i0, nb, before, size, sqp, s32,
+                          s64, y.reshape((x.shape[0], 1, length)), scale, k, lo, beta, mode)
+                continue
             if wide:
-                fwd_tile(x, o, i0, nb, plan, before, pre, run, s, y, o, i0, scale, k, beta, mode,
-                         single)
+                src, so, si, dst = x, o, i0, y
             else:
                 gather(x, i0, nb, xt)
-                fwd_tile(xt, 0, 0, nb, plan, before, pre, run, s, yt, 0, 0, scale, k, beta, mode,
-                         single)
+                src, so, si, dst = xt, 0, 0, yt
+            if direct:
+                fwd_direct(src, so, si, nb, before, size, ring, sl, s32, s, dst, so, si, scale, k,
+                           lo, beta, mode)
+            else:
+                fwd_tile(src, so, si, nb, plan, before, pre, run, s, dst, so, si, scale, k, beta,
+                         mode, x.itemsize == 4)
+            if not wide:
                 scatter(yt, y, i0, nb)
 
 

@@ -1,0 +1,238 @@
+"""Direct-sum float32 forward of LRN across channels for small windows (size <= 9).
+
+Every practical LRN has a short window (AlexNet and GoogLeNet use 5). For those the window
+sum of row c is the plain float32 sum of its ``size`` squares in window order, taken from a
+ring of the last ``size`` squared rows of the tile (each x row is squared once, when it
+enters the ring, and read from memory once). The sum always adds ``DIRECT_MAX`` rows, the
+ones outside the window (or outside the axis) being a row of zeros: adding +0.0 changes no
+value, so the result is exactly the sum of the window's own terms, and one vectorised loop
+per row does the sum, s = k + scale * sum, s^-beta and the product with x.
+
+Accuracy: the float32 sum of at most 9 non-negative rounded squares has relative error below
+10 * 2^-24 = 6e-7, so y = x s^-beta (beta <= 1) stays within 1e-6 relative of the float64
+reference. A row with some s outside [lo, 1e36] (lo >= 1e-36, raised when scale is large
+enough that underflowed squares could matter; see ``direct_lo``) is recomputed in float64,
+as the block path does. Cost does not depend on the data; no subtraction is ever made.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, uint64
+
+from .numba_window import _HI32, _LO32, POW_05, POW_075, POW_1, fwd_emit
+
+DIRECT_MAX = 9
+
+
+def direct_ok(size: int, scale: float) -> bool:
+    """Whether the float32 direct path applies: a short window and a normal float32 scale."""
+    return size <= DIRECT_MAX and 2.0**-126 <= scale <= 1e30
+
+
+def direct_lo(size: int, scale: float) -> float:
+    """Smallest s taken in float32: below it, squares that underflowed float32 (absolute
+    error <= 2^-150 each) could move s by more than 2^-26 relative."""
+    return max(_LO32, scale * size * 2.0**-124)
+
+
+@njit(cache=True, error_model="numpy")
+def square_row(src, o, c, i0, nb, ring, slot):
+    """ring[slot, j] = src[o, c, i0 + j]^2 in float32."""
+    u0 = uint64(i0)
+    for j in range(uint64(nb)):
+        v = src[o, c, u0 + j]
+        ring[slot, j] = v * v
+
+
+@njit(cache=True, error_model="numpy")
+def row_f64(src, o, r, i0, nb, before, size, s64, scale, k):
+    """s64[j] = k + scale * float64 window sum of row r (the out-of-range fallback)."""
+    length = src.shape[1]
+    u0 = uint64(i0)
+    for j in range(uint64(nb)):
+        s64[j] = 0.0
+    for t in range(size):
+        c = r - before + t
+        if 0 <= c < length:
+            for j in range(uint64(nb)):
+                v = np.float64(src[o, c, u0 + j])
+                s64[j] += v * v
+    for j in range(uint64(nb)):
+        s64[j] = k + scale * s64[j]
+
+
+@njit(cache=True, error_model="numpy")
+def window_sum(ring, sl, nrows, nb, w):
+    """w[j] = sum of ring rows sl[0], sl[1], ... sl[nrows - 1] at column j, added in that
+    order (nrows is 5 or 9). At most five input streams per loop: more pointers than LLVM's
+    runtime alias-check budget stop it from vectorising."""
+    a0, a1, a2, a3, a4 = sl[0], sl[1], sl[2], sl[3], sl[4]
+    for j in range(uint64(nb)):
+        w[j] = ring[a0, j] + ring[a1, j] + ring[a2, j] + ring[a3, j] + ring[a4, j]
+    if nrows > 5:
+        a5, a6, a7, a8 = sl[5], sl[6], sl[7], sl[8]
+        for j in range(uint64(nb)):
+            w[j] = w[j] + ring[a5, j] + ring[a6, j] + ring[a7, j] + ring[a8, j]
+
+
+@njit(cache=True, error_model="numpy")
+def direct_row(src, o, r, i0, nb, w, dst, do, di0, scale, k, lo, mode):
+    """Row r of y = x * (k + scale * w)^-beta in float32 for beta = 0.75, 0.5, 1 (other
+    modes: w <- k + scale * w). Returns how many s lie outside [lo, 1e36] (the caller then
+    redoes the row in float64). One loop per mode, so that each vectorises.
+    """
+    u0 = uint64(i0)
+    v0 = uint64(di0)
+    one = np.float32(1.0)
+    bad = 0
+    if mode == POW_075:
+        for j in range(uint64(nb)):
+            sv = k + scale * w[j]
+            bad += (sv < lo) | (sv > _HI32)
+            q = np.sqrt(sv)
+            dst[do, r, v0 + j] = src[o, r, u0 + j] * (one / (q * np.sqrt(q)))
+    elif mode == POW_05:
+        for j in range(uint64(nb)):
+            sv = k + scale * w[j]
+            bad += (sv < lo) | (sv > _HI32)
+            dst[do, r, v0 + j] = src[o, r, u0 + j] * (one / np.sqrt(sv))
+    elif mode == POW_1:
+        for j in range(uint64(nb)):
+            sv = k + scale * w[j]
+            bad += (sv < lo) | (sv > _HI32)
+            dst[do, r, v0 + j] = src[o, r, u0 + j] * (one / sv)
+    else:
+        for j in range(uint64(nb)):
+            sv = k + scale * w[j]
+            bad += (sv < lo) | (sv > _HI32)
+            w[j] = sv
+    return bad
+
+
+@njit(cache=True, error_model="numpy")
+def fused5(src, o, r, i0, nb, ring, sl, dst, do, di0, scale, k, lo):
+    """direct_row for beta = 0.75 with the five-row window sum fused in."""
+    u0 = uint64(i0)
+    v0 = uint64(di0)
+    one = np.float32(1.0)
+    a0, a1, a2, a3, a4 = sl[0], sl[1], sl[2], sl[3], sl[4]
+    bad = 0
+    for j in range(uint64(nb)):
+        sv = k + scale * (ring[a0, j] + ring[a1, j] + ring[a2, j] + ring[a3, j] + ring[a4, j])
+        bad += (sv < lo) | (sv > _HI32)
+        q = np.sqrt(sv)
+        dst[do, r, v0 + j] = src[o, r, u0 + j] * (one / (q * np.sqrt(q)))
+    return bad
+
+
+@njit(cache=True, error_model="numpy")
+def fwd_direct(src, o, i0, nb, before, size, ring, sl, s32, s64, dst, do, di0, scale, k, lo,
+               beta, mode):
+    """y = x * (k + scale * window sum of x^2)^-beta for the float32 tile src[o, :, i0:i0+nb].
+
+    ring: (DIRECT_MAX + 1, B) float32 scratch, its last row kept zero; sl: (DIRECT_MAX,)
+    int64; s32: (B,) float32, s64: (B,) float64 scratch
+    """
+    length = src.shape[1]
+    after = size - 1 - before
+    zero = ring.shape[0] - 1
+    for j in range(nb):
+        ring[zero, j] = 0.0
+    scale32, k32, lo32 = np.float32(scale), np.float32(k), np.float32(lo)
+    nrows = 5 if size <= 5 else DIRECT_MAX
+    for c in range(min(after, length)):
+        square_row(src, o, c, i0, nb, ring, c % DIRECT_MAX)
+    for r in range(length):
+        if r + after < length:
+            square_row(src, o, r + after, i0, nb, ring, (r + after) % DIRECT_MAX)
+        for t in range(DIRECT_MAX):
+            c = r - before + t
+            sl[t] = c % DIRECT_MAX if t < size and 0 <= c < length else zero
+        if nrows == 5 and mode == POW_075:
+            bad = fused5(src, o, r, i0, nb, ring, sl, dst, do, di0, scale32, k32, lo32)
+            if bad:
+                row_f64(src, o, r, i0, nb, before, size, s64, scale, k)
+                fwd_emit(src, o, r, i0, nb, s64, dst, do, di0, beta, mode, False)
+            continue
+        window_sum(ring, sl, nrows, nb, s32)
+        bad = direct_row(src, o, r, i0, nb, s32, dst, do, di0, scale32, k32, lo32, mode)
+        if bad:
+            row_f64(src, o, r, i0, nb, before, size, s64, scale, k)
+            fwd_emit(src, o, r, i0, nb, s64, dst, do, di0, beta, mode, False)
+        elif not (mode == POW_075 or mode == POW_05 or mode == POW_1):
+            fwd_emit(src, o, r, i0, nb, s32.astype(np.float64), dst, do, di0, beta, mode, False)
+
+
+@njit(cache=True, error_model="numpy")
+def line_f64(x2, o, before, size, s64, scale, k):
+    """s64[c] = k + scale * float64 window sum of line x2[o, 0, :] at c (the fallback)."""
+    length = x2.shape[2]
+    for c in range(length):
+        acc = 0.0
+        for t in range(max(0, before - c), min(size, length - c + before)):
+            v = np.float64(x2[o, 0, c - before + t])
+            acc += v * v
+        s64[c] = k + scale * acc
+
+
+@njit(cache=True, error_model="numpy")
+def line_sum(sqp, size, length, w):
+    """w[c] = sqp[c] + sqp[c + 1] + ... + sqp[c + size - 1], added in that order."""
+    if size == 5:
+        for c in range(uint64(length)):
+            w[c] = sqp[c] + sqp[c + 1] + sqp[c + 2] + sqp[c + 3] + sqp[c + 4]
+        return
+    for c in range(uint64(length)):
+        w[c] = sqp[c]
+    for t in range(1, size):
+        ut = uint64(t)
+        for c in range(uint64(length)):
+            w[c] = w[c] + sqp[c + ut]
+
+
+@njit(cache=True, error_model="numpy")
+def line5(x2, o, sqp, y2, scale, k, lo):
+    """:func:`fused5` along a line: beta = 0.75, size 5, the window sum fused in."""
+    one = np.float32(1.0)
+    bad = 0
+    for c in range(uint64(x2.shape[2])):
+        sv = k + scale * (sqp[c] + sqp[c + 1] + sqp[c + 2] + sqp[c + 3] + sqp[c + 4])
+        bad += (sv < lo) | (sv > _HI32)
+        q = np.sqrt(sv)
+        y2[o, 0, c] = x2[o, 0, c] * (one / (q * np.sqrt(q)))
+    return bad
+
+
+@njit(cache=True, error_model="numpy")
+def fwd_lines(x2, f0, nb, before, size, sqp, w, s64, y2, scale, k, lo, beta, mode):
+    """The direct forward of lines f0 .. f0 + nb - 1 of x2 (O, 1, L) (channels-last: a line is
+    one pixel's contiguous channels), with no transpose: the window sum of channel c is the sum
+    of sqp[c .. c + 4] (or c + 8), shifted contiguous loads of the zero-padded squares
+    sqp[before + c] = x2[o, 0, c]^2. Same terms, order and arithmetic as :func:`fwd_direct`,
+    so both layouts give identical bits.
+
+    sqp: (L + DIRECT_MAX,) float32, w: (L,) float32, s64: (L,) float64 scratch
+    """
+    length = x2.shape[2]
+    scale32, k32, lo32 = np.float32(scale), np.float32(k), np.float32(lo)
+    for c in range(sqp.shape[0]):
+        sqp[c] = 0.0
+    ub = uint64(before)
+    for o in range(f0, f0 + nb):
+        for c in range(uint64(length)):
+            v = x2[o, 0, c]
+            sqp[ub + c] = v * v
+        if size == 5 and mode == POW_075:
+            bad = line5(x2, o, sqp, y2, scale32, k32, lo32)
+            if bad:
+                line_f64(x2, o, before, size, s64, scale, k)
+                fwd_emit(x2, o, 0, 0, length, s64, y2, o, 0, beta, mode, False)
+            continue
+        line_sum(sqp, size, length, w)
+        bad = direct_row(x2, o, 0, 0, length, w, y2, o, 0, scale32, k32, lo32, mode)
+        if bad:
+            line_f64(x2, o, before, size, s64, scale, k)
+            fwd_emit(x2, o, 0, 0, length, s64, y2, o, 0, beta, mode, False)
+        elif not (mode == POW_075 or mode == POW_05 or mode == POW_1):
+            fwd_emit(x2, o, 0, 0, length, w.astype(np.float64), y2, o, 0, beta, mode, False)
