@@ -205,20 +205,29 @@ def _scratch(x: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(x, dtype=acc)
 
 
+def _separable(src: torch.Tensor, xd: torch.Tensor, dy: torch.Tensor, s: torch.Tensor,
+               final: torch.Tensor, bufs: list[torch.Tensor], before: int, after: int,
+               spec: LRNSpec, first_src: int, last_epi: int) -> None:
+    """One pass per window axis: the first reads ``src`` in mode ``first_src``, the middle ones
+    ping-pong through ``bufs`` (plain sums), the last writes ``final`` with epilogue
+    ``last_epi``."""
+    axes = spec.axes
+    for idx, ax in enumerate(axes):
+        last = idx == len(axes) - 1
+        out = final if last else bufs[idx % 2]
+        _pass(src, xd, dy, s, out, ax, before, after, spec, first_src if idx == 0 else 0,
+              last_epi if last else 0)
+        src = out
+
+
 def lrn_fwd(x: torch.Tensor, spec: LRNSpec) -> torch.Tensor:
     """y = x * (k + A * windowsum(x^2))^-beta, in ``torch.empty_like(x)``'s layout."""
     xd = dense_like(x)
     y = torch.empty_like(xd)
     if xd.numel() == 0 or spec.beta == 0:
         return y.copy_(xd)
-    axes, b, a = spec.axes, spec.before, spec.after
-    bufs = [_scratch(xd) for _ in range(min(2, len(axes) - 1))]
-    src = xd
-    for idx, ax in enumerate(axes):
-        last = idx == len(axes) - 1
-        out = y if last else bufs[idx % 2]
-        _pass(src, xd, xd, xd, out, ax, b, a, spec, 1 if idx == 0 else 0, 1 if last else 0)
-        src = out
+    bufs = [_scratch(xd) for _ in range(min(2, len(spec.axes) - 1))]
+    _separable(xd, xd, xd, xd, y, bufs, spec.before, spec.after, spec, 1, 1)
     return y
 
 
@@ -240,22 +249,12 @@ def lrn_bwd(x: torch.Tensor, grad_out: torch.Tensor, spec: LRNSpec) -> torch.Ten
     dx = torch.empty_like(xd)
     if xd.numel() == 0 or spec.beta == 0:
         return dx.copy_(dy)
-    axes, b, a = spec.axes, spec.before, spec.after
-    if len(axes) == 1:
-        _bwd_fused(xd, dy, dx, axes[0], spec)
+    if len(spec.axes) == 1:
+        _bwd_fused(xd, dy, dx, spec.axes[0], spec)
         return dx
     # Separable passes: s = k + A box(x^2) into a scratch, then the transposed box of t.
     s = _scratch(xd)
-    bufs = [_scratch(xd) for _ in range(min(2, len(axes) - 1))]
-    src = xd
-    for idx, ax in enumerate(axes):
-        last = idx == len(axes) - 1
-        out = s if last else bufs[idx % 2]
-        _pass(src, xd, dy, s, out, ax, b, a, spec, 1 if idx == 0 else 0, 2 if last else 0)
-        src = out
-    for idx, ax in enumerate(axes):
-        last = idx == len(axes) - 1
-        out = dx if last else bufs[idx % 2]
-        _pass(src, xd, dy, s, out, ax, a, b, spec, 2 if idx == 0 else 0, 3 if last else 0)
-        src = out
+    bufs = [_scratch(xd) for _ in range(min(2, len(spec.axes) - 1))]
+    _separable(xd, xd, dy, s, s, bufs, spec.before, spec.after, spec, 1, 2)
+    _separable(s, xd, dy, s, dx, bufs, spec.after, spec.before, spec, 2, 3)
     return dx
