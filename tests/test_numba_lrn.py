@@ -119,6 +119,31 @@ def test_spike(region):
         assert torch.isfinite(y).all() and torch.isfinite(dx).all()
 
 
+@pytest.mark.parametrize("layout", ["nchw", "channels_last", "short_inner"])
+def test_direct_backward_every_small_window(layout):
+    # float32 with size <= 9 and beta in {0.75, 0.5, 1} takes the direct-sum backward
+    # (numba_direct_grad): five-row fused loops up to size 5, nine-row sums above
+    x = spike((2, 24, 5, 7), channel=11, seed=31) * 1e-2
+    if layout == "channels_last":
+        x = x.to(memory_format=torch.channels_last)
+    elif layout == "short_inner":
+        x = x.reshape(2, 24, 35)[:, :, :3].contiguous()  # 1 < I < 16: gathered tiles
+    for size in range(1, 10):
+        for before in sorted({0, size // 2, size - 1}):
+            for beta in (0.75, 0.5, 1.0):
+                check(x, _spec(x, size, 0.7, beta, 1e-2, "across", before))
+
+
+def test_direct_backward_tile_falls_back_alone():
+    # one sample's tile has s ~ 1e60 (out of float32 range): that tile is redone by the
+    # float64 block path, the other sample's tile stays direct; both must be right
+    x = randn(2, 12, 6, 6, seed=32)
+    x[1] *= 1e30
+    dy = randn(2, 12, 6, 6, seed=33, scale=1e30)
+    for xx in (x, x.to(memory_format=torch.channels_last)):
+        check(xx, _spec(xx, 5, 1.0, 0.75, 1.0), dy=dy)
+
+
 def test_size_255_and_4096_channels():
     x = randn(1, 4096, 2, 3, seed=11)
     check(x, _spec(x, 255, 1.0, 0.75, 1e-6))

@@ -8,6 +8,9 @@ when asked for, so ``import localnorm`` needs numpy and torch alone (after einop
 Preference order: triton (CUDA tensors), numba (CPU tensors), composite (anything).
 ``LOCALNORM_BACKEND=composite|numba|triton`` forces one; if the forced backend cannot run the
 call, the error says why instead of silently falling back.
+
+``empty_cache()`` frees the numba backend's cached CPU output buffers and ``cache_info()``
+reports them (``_pool``; ``LOCALNORM_CPU_CACHE_MB`` caps them, 0 turns the cache off).
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from types import ModuleType
 from typing import Any
 
 import torch
+
+from ._pool import cache_info as cache_info
+from ._pool import empty_cache as empty_cache
 
 BACKENDS: dict[str, str] = {
     "triton": "localnorm.backends.triton_lrn",

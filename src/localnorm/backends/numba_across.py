@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from .numba_direct import DIRECT_MAX, fwd_direct, fwd_lines
+from .numba_direct_grad import bwd_direct, bwd_lines
 from .numba_grad import dx_emit, dx_fused, neg_pow, t_emit, t_fast
 from .numba_window import (
     POW_05,
@@ -216,14 +217,16 @@ def lrn_fwd_kernel(x, y, plan, prows, before, scale, k, beta, mode, block, ntile
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def lrn_bwd_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta, mode, block,
-                   ntiles, nchunks):
+                   ntiles, nchunks, direct):
     """dx = dy * s^-beta - 2 scale beta x * sum_{j: c in W(j)} dy_j x_j s_j^(-beta-1).
 
     x, dy, dx: (O, L, I) C-contiguous arrays of one dtype; dx written
     plan, tplan: (3, L) int64 plans of the window and of the transposed window
+    direct: float32 x with a window of at most 9 takes the direct-sum path (numba_direct_grad)
     """
     length = x.shape[1]
     single = x.itemsize == 4
+    size = before + after + 1
     for ch in prange(nchunks):
         pre = np.empty((prows, block + PAD))
         run = np.empty(block)
@@ -233,14 +236,30 @@ def lrn_bwd_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta,
         xt = np.empty((1, length, block + PAD), dtype=x.dtype)
         dyt = np.empty((1, length, block + PAD), dtype=x.dtype)
         dxt = np.empty((1, length, block + PAD), dtype=x.dtype)
+        rings = np.zeros((3, DIRECT_MAX + 1, block + PAD), dtype=x.dtype)
+        w = np.empty(max(block, length), dtype=x.dtype)
+        st = np.empty(block, dtype=x.dtype)
+        sl = np.empty(DIRECT_MAX, dtype=np.int64)
+        sqp = np.zeros(length + 2 * DIRECT_MAX, dtype=x.dtype)
+        tp = np.zeros(length + 2 * DIRECT_MAX, dtype=x.dtype)
+        pl = np.empty(length, dtype=x.dtype)
         for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
             wide, o, i0, nb = tile_at(x.shape, block, g)
+            if direct and x.shape[2] == 1:  # lines along L are contiguous: no transpose
+                shp = (x.shape[0], 1, length)
+                if not bwd_lines(x.reshape(shp), dy.reshape(shp), i0, nb, before, size, sqp, tp,
+                                 pl, w, scale, k, beta, mode, dx.reshape(shp)):
+                    continue
             if wide:
-                bwd_tile(x, dy, o, i0, nb, plan, tplan, before, after, pre, run, s, pt, tt, dx, o,
-                         i0, scale, k, beta, mode, single)
+                src, dsrc, so, si, dst = x, dy, o, i0, dx
             else:
                 gather(x, i0, nb, xt)
                 gather(dy, i0, nb, dyt)
-                bwd_tile(xt, dyt, 0, 0, nb, plan, tplan, before, after, pre, run, s, pt, tt, dxt, 0,
-                         0, scale, k, beta, mode, single)
+                src, dsrc, so, si, dst = xt, dyt, 0, 0, dxt
+            if not (direct and x.shape[2] > 1 and bwd_direct(
+                src, dsrc, so, si, nb, before, size, rings[0], rings[1], rings[2], w, st, sl,
+                scale, k, beta, mode, dst, so, si) == 0):
+                bwd_tile(src, dsrc, so, si, nb, plan, tplan, before, after, pre, run, s, pt, tt,
+                         dst, so, si, scale, k, beta, mode, single)
+            if not wide:
                 scatter(dxt, dx, i0, nb)

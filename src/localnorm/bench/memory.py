@@ -14,9 +14,11 @@ kernel time of one call.
   not seen, so for arena allocators it is a lower bound.
 
 For localnorm on CPU both torch-allocator and rss-hwm are taken and the larger is kept, so
-scratch memory a kernel allocates outside torch (numba's NumPy arrays) is not missed; an RSS
-growth under ``RSS_NOISE`` (256 KiB) is page and interpreter noise and is ignored there. The
-call's result is kept alive until the measurement is read, so the peak includes it.
+scratch memory a kernel allocates outside torch (numba's NumPy arrays) is not missed, and
+localnorm's cache of output buffers (``backends/_pool.py``) is emptied first, so its outputs
+are fresh memory and seen; an RSS growth under ``RSS_NOISE`` (256 KiB) is page and
+interpreter noise and is ignored there. The call's result is kept alive until the measurement
+is read, so the peak includes it.
 """
 
 from __future__ import annotations
@@ -98,9 +100,14 @@ def peak(fn: Callable[[], Any], device: str, kind: str, ours: bool) -> tuple[int
     if kind == "rss":
         value = peak_rss(fn)
         return value, ("rss-hwm" if value is not None else None)
+    if ours:  # cached output buffers would be reused unseen: make every buffer fresh memory
+        from ..backends import _pool
+
+        _pool.empty_cache()
     value = peak_torch_cpu(fn)
     if not ours:
         return value, "torch-allocator"
+    _pool.empty_cache()
     rss = peak_rss(fn)
     if rss is None or rss < RSS_NOISE:
         return value, "torch-allocator"
