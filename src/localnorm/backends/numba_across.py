@@ -174,20 +174,22 @@ def num_tiles(shape: tuple[int, int, int], block: int) -> int:
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def lrn_fwd_kernel(x, y, plan, prows, before, scale, k, beta, mode, block, ntiles, nchunks,
-                   size, lo):
+                   size, cap):
     """y = x * (k + scale * sum_{W(c)} x^2)^-beta along axis 1.
 
     x, y: (O, L, I) C-contiguous arrays of one dtype (float32 or float64), y written
     plan: (3, L) int64 window plan (numba_window.window_index); before: rows above c
-    lo > 0: float32 x takes the direct-sum path (numba_direct) with that lower bound on s
+    cap >= 0: float32 x takes the direct-sum path (numba_direct), rows holding a square above
+    cap (numba_direct.square_cap) in float64
     """
     length = x.shape[1]
-    direct = lo > 0.0
+    direct = cap >= 0
     for ch in prange(nchunks):
         pre = np.empty((prows, block + PAD))
         run = np.empty(block)
         s = np.empty(block)
         ring = np.empty((DIRECT_MAX + 1, block + PAD), dtype=x.dtype)
+        top = np.zeros(DIRECT_MAX + 1, dtype=np.int64)
         sl = np.empty(DIRECT_MAX, dtype=np.int64)
         s32 = np.empty(max(block, length), dtype=x.dtype)
         xt = np.empty((1, length, block + PAD), dtype=x.dtype)
@@ -198,7 +200,7 @@ def lrn_fwd_kernel(x, y, plan, prows, before, scale, k, beta, mode, block, ntile
             wide, o, i0, nb = tile_at(x.shape, block, g)
             if direct and x.shape[2] == 1:  # lines along L are contiguous: no transpose
                 fwd_lines(x.reshape((x.shape[0], 1, length)), i0, nb, before, size, sqp, s32,
-                          s64, y.reshape((x.shape[0], 1, length)), scale, k, lo, beta, mode)
+                          s64, y.reshape((x.shape[0], 1, length)), scale, k, cap, beta, mode)
                 continue
             if wide:
                 src, so, si, dst = x, o, i0, y
@@ -206,8 +208,8 @@ def lrn_fwd_kernel(x, y, plan, prows, before, scale, k, beta, mode, block, ntile
                 gather(x, i0, nb, xt)
                 src, so, si, dst = xt, 0, 0, yt
             if direct:
-                fwd_direct(src, so, si, nb, before, size, ring, sl, s32, s, dst, so, si, scale, k,
-                           lo, beta, mode)
+                fwd_direct(src, so, si, nb, before, size, ring, top, sl, s32, s, dst, so, si, scale,
+                           k, cap, beta, mode)
             else:
                 fwd_tile(src, so, si, nb, plan, before, pre, run, s, dst, so, si, scale, k, beta,
                          mode, x.itemsize == 4)
@@ -217,14 +219,16 @@ def lrn_fwd_kernel(x, y, plan, prows, before, scale, k, beta, mode, block, ntile
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def lrn_bwd_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta, mode, block,
-                   ntiles, nchunks, direct):
+                   ntiles, nchunks, cap):
     """dx = dy * s^-beta - 2 scale beta x * sum_{j: c in W(j)} dy_j x_j s_j^(-beta-1).
 
     x, dy, dx: (O, L, I) C-contiguous arrays of one dtype; dx written
     plan, tplan: (3, L) int64 plans of the window and of the transposed window
-    direct: float32 x with a window of at most 9 takes the direct-sum path (numba_direct_grad)
+    cap >= 0: float32 x takes the direct-sum path (numba_direct_grad); a tile holding a square
+    above cap (numba_direct.square_cap) is redone by the block path
     """
     length = x.shape[1]
+    direct = cap >= 0
     single = x.itemsize == 4
     size = before + after + 1
     for ch in prange(nchunks):
@@ -237,6 +241,7 @@ def lrn_bwd_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta,
         dyt = np.empty((1, length, block + PAD), dtype=x.dtype)
         dxt = np.empty((1, length, block + PAD), dtype=x.dtype)
         rings = np.zeros((3, DIRECT_MAX + 1, block + PAD), dtype=x.dtype)
+        top = np.zeros(DIRECT_MAX + 1, dtype=np.int64)
         w = np.empty(max(block, length), dtype=x.dtype)
         st = np.empty(block, dtype=x.dtype)
         sl = np.empty(DIRECT_MAX, dtype=np.int64)
@@ -248,7 +253,7 @@ def lrn_bwd_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta,
             if direct and x.shape[2] == 1:  # lines along L are contiguous: no transpose
                 shp = (x.shape[0], 1, length)
                 if not bwd_lines(x.reshape(shp), dy.reshape(shp), i0, nb, before, size, sqp, tp,
-                                 pl, w, scale, k, beta, mode, dx.reshape(shp)):
+                                 pl, w, scale, k, cap, beta, mode, dx.reshape(shp)):
                     continue
             if wide:
                 src, dsrc, so, si, dst = x, dy, o, i0, dx
@@ -257,8 +262,8 @@ def lrn_bwd_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta,
                 gather(dy, i0, nb, dyt)
                 src, dsrc, so, si, dst = xt, dyt, 0, 0, dxt
             if not (direct and x.shape[2] > 1 and bwd_direct(
-                src, dsrc, so, si, nb, before, size, rings[0], rings[1], rings[2], w, st, sl,
-                scale, k, beta, mode, dst, so, si) == 0):
+                src, dsrc, so, si, nb, before, size, rings[0], rings[1], rings[2], top, w, st,
+                sl, scale, k, cap, beta, mode, dst, so, si) == 0):
                 bwd_tile(src, dsrc, so, si, nb, plan, tplan, before, after, pre, run, s, pt, tt,
                          dst, so, si, scale, k, beta, mode, single)
             if not wide:

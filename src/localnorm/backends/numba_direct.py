@@ -10,9 +10,14 @@ per row does the sum, s = k + scale * sum, s^-beta and the product with x.
 
 Accuracy: the float32 sum of at most 9 non-negative rounded squares has relative error below
 10 * 2^-24 = 6e-7, so y = x s^-beta (beta <= 1) stays within 1e-6 relative of the float64
-reference. A row with some s outside [lo, 1e36] (lo >= 1e-36, raised when scale is large
-enough that underflowed squares could matter; see ``direct_lo``) is recomputed in float64,
-as the block path does. Cost does not depend on the data; no subtraction is ever made.
+reference, provided every s lies in [lo, 1e36] (lo >= 1e-36, raised when scale is large
+enough that underflowed squares could matter; see ``direct_lo``). The path is taken only when
+k >= lo, so s >= lo always; for the upper end, squaring a row also takes the largest square
+of the row, as an integer maximum of the float bits (non-negative floats order like their
+bits, NaN and inf above all finite ones; an integer reduction vectorises where a per-element
+range test costs half the loop), and a row whose window may hold a square above ``square_cap``
+(s could pass 1e36, or a NaN or inf is there) is recomputed in float64, as the block path
+does. No subtraction is ever made.
 """
 
 from __future__ import annotations
@@ -20,14 +25,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, uint64
 
-from .numba_window import _HI32, _LO32, POW_05, POW_075, POW_1, fwd_emit
+from .numba_window import _LO32, POW_05, POW_075, POW_1, fwd_emit
 
 DIRECT_MAX = 9
+F32_MAX_BITS = 0x7F7FFFFF  # the largest finite float32, as int32 bits
 
 
-def direct_ok(size: int, scale: float) -> bool:
-    """Whether the float32 direct path applies: a short window and a normal float32 scale."""
-    return size <= DIRECT_MAX and 2.0**-126 <= scale <= 1e30
+def direct_ok(size: int, scale: float, k: float) -> bool:
+    """Whether the float32 direct path applies: a short window, a normal float32 scale and
+    k >= ``direct_lo`` (so no s can fall below it)."""
+    return size <= DIRECT_MAX and 2.0**-126 <= scale <= 1e30 and k >= direct_lo(size, scale)
 
 
 def direct_lo(size: int, scale: float) -> float:
@@ -36,13 +43,38 @@ def direct_lo(size: int, scale: float) -> float:
     return max(_LO32, scale * size * 2.0**-124)
 
 
+def square_cap(size: int, scale: float, k: float, hi: float) -> int:
+    """The int32 bits of the largest float32 square q with k + scale * size * q <= hi: a
+    window whose squares are all <= q has s <= hi (up to rounding, far inside float32)."""
+    if scale <= 0.0:
+        return F32_MAX_BITS
+    q = (hi - k) / (scale * size)
+    if q >= float(np.finfo(np.float32).max):
+        return F32_MAX_BITS
+    q32 = np.float32(q)
+    if float(q32) > q:
+        q32 = np.nextafter(q32, np.float32(0.0))
+    return int(np.array(q32, dtype=np.float32).view(np.int32))
+
+
 @njit(cache=True, error_model="numpy")
 def square_row(src, o, c, i0, nb, ring, slot):
-    """ring[slot, j] = src[o, c, i0 + j]^2 in float32."""
+    """ring[slot, j] = src[o, c, i0 + j]^2 in float32; returns the largest square's bits."""
     u0 = uint64(i0)
     for j in range(uint64(nb)):
         v = src[o, c, u0 + j]
         ring[slot, j] = v * v
+    return max_bits(ring[slot, :nb])
+
+
+@njit(cache=True, error_model="numpy")
+def max_bits(sq):
+    """The largest int32 bit pattern of the non-negative float32 values sq (0 when empty)."""
+    bits = sq.view(np.int32)
+    m = 0
+    for j in range(uint64(bits.shape[0])):
+        m = max(m, bits[j])
+    return m
 
 
 @njit(cache=True, error_model="numpy")
@@ -77,91 +109,79 @@ def window_sum(ring, sl, nrows, nb, w):
 
 
 @njit(cache=True, error_model="numpy")
-def direct_row(src, o, r, i0, nb, w, dst, do, di0, scale, k, lo, mode):
+def direct_row(src, o, r, i0, nb, w, dst, do, di0, scale, k, mode):
     """Row r of y = x * (k + scale * w)^-beta in float32 for beta = 0.75, 0.5, 1 (other
-    modes: w <- k + scale * w). Returns how many s lie outside [lo, 1e36] (the caller then
-    redoes the row in float64). One loop per mode, so that each vectorises.
-    """
+    modes: w <- k + scale * w). One loop per mode, so that each vectorises."""
     u0 = uint64(i0)
     v0 = uint64(di0)
     one = np.float32(1.0)
-    bad = 0
     if mode == POW_075:
         for j in range(uint64(nb)):
-            sv = k + scale * w[j]
-            bad += (sv < lo) | (sv > _HI32)
-            q = np.sqrt(sv)
+            q = np.sqrt(k + scale * w[j])
             dst[do, r, v0 + j] = src[o, r, u0 + j] * (one / (q * np.sqrt(q)))
     elif mode == POW_05:
         for j in range(uint64(nb)):
-            sv = k + scale * w[j]
-            bad += (sv < lo) | (sv > _HI32)
-            dst[do, r, v0 + j] = src[o, r, u0 + j] * (one / np.sqrt(sv))
+            dst[do, r, v0 + j] = src[o, r, u0 + j] * (one / np.sqrt(k + scale * w[j]))
     elif mode == POW_1:
         for j in range(uint64(nb)):
-            sv = k + scale * w[j]
-            bad += (sv < lo) | (sv > _HI32)
-            dst[do, r, v0 + j] = src[o, r, u0 + j] * (one / sv)
+            dst[do, r, v0 + j] = src[o, r, u0 + j] * (one / (k + scale * w[j]))
     else:
         for j in range(uint64(nb)):
-            sv = k + scale * w[j]
-            bad += (sv < lo) | (sv > _HI32)
-            w[j] = sv
-    return bad
+            w[j] = k + scale * w[j]
 
 
 @njit(cache=True, error_model="numpy")
-def fused5(src, o, r, i0, nb, ring, sl, dst, do, di0, scale, k, lo):
+def fused5(src, o, r, i0, nb, ring, sl, dst, do, di0, scale, k):
     """direct_row for beta = 0.75 with the five-row window sum fused in."""
     u0 = uint64(i0)
     v0 = uint64(di0)
     one = np.float32(1.0)
     a0, a1, a2, a3, a4 = sl[0], sl[1], sl[2], sl[3], sl[4]
-    bad = 0
     for j in range(uint64(nb)):
         sv = k + scale * (ring[a0, j] + ring[a1, j] + ring[a2, j] + ring[a3, j] + ring[a4, j])
-        bad += (sv < lo) | (sv > _HI32)
         q = np.sqrt(sv)
         dst[do, r, v0 + j] = src[o, r, u0 + j] * (one / (q * np.sqrt(q)))
-    return bad
 
 
 @njit(cache=True, error_model="numpy")
-def fwd_direct(src, o, i0, nb, before, size, ring, sl, s32, s64, dst, do, di0, scale, k, lo,
-               beta, mode):
+def fwd_direct(src, o, i0, nb, before, size, ring, top, sl, s32, s64, dst, do, di0, scale, k,
+               cap, beta, mode):
     """y = x * (k + scale * window sum of x^2)^-beta for the float32 tile src[o, :, i0:i0+nb].
 
-    ring: (DIRECT_MAX + 1, B) float32 scratch, its last row kept zero; sl: (DIRECT_MAX,)
-    int64; s32: (B,) float32, s64: (B,) float64 scratch
+    ring: (DIRECT_MAX + 1, B) float32 scratch, its last row kept zero; top: (DIRECT_MAX + 1,)
+    int64, the largest square's bits per ring row; sl: (DIRECT_MAX,) int64; s32: (B,)
+    float32, s64: (B,) float64 scratch; cap: :func:`square_cap` for s <= 1e36
     """
     length = src.shape[1]
     after = size - 1 - before
     zero = ring.shape[0] - 1
     for j in range(nb):
         ring[zero, j] = 0.0
-    scale32, k32, lo32 = np.float32(scale), np.float32(k), np.float32(lo)
+    top[zero] = 0
+    scale32, k32 = np.float32(scale), np.float32(k)
     nrows = 5 if size <= 5 else DIRECT_MAX
     for c in range(min(after, length)):
-        square_row(src, o, c, i0, nb, ring, c % DIRECT_MAX)
+        top[c % DIRECT_MAX] = square_row(src, o, c, i0, nb, ring, c % DIRECT_MAX)
     for r in range(length):
         if r + after < length:
-            square_row(src, o, r + after, i0, nb, ring, (r + after) % DIRECT_MAX)
+            slot = (r + after) % DIRECT_MAX
+            top[slot] = square_row(src, o, r + after, i0, nb, ring, slot)
+        peak = 0
         for t in range(DIRECT_MAX):
             c = r - before + t
             sl[t] = c % DIRECT_MAX if t < size and 0 <= c < length else zero
-        if nrows == 5 and mode == POW_075:
-            bad = fused5(src, o, r, i0, nb, ring, sl, dst, do, di0, scale32, k32, lo32)
-            if bad:
-                row_f64(src, o, r, i0, nb, before, size, s64, scale, k)
-                fwd_emit(src, o, r, i0, nb, s64, dst, do, di0, beta, mode, False)
-            continue
-        window_sum(ring, sl, nrows, nb, s32)
-        bad = direct_row(src, o, r, i0, nb, s32, dst, do, di0, scale32, k32, lo32, mode)
-        if bad:
+            peak = max(peak, top[sl[t]])
+        if peak > cap:  # s may pass 1e36, or a NaN or inf is in the window: float64
             row_f64(src, o, r, i0, nb, before, size, s64, scale, k)
             fwd_emit(src, o, r, i0, nb, s64, dst, do, di0, beta, mode, False)
-        elif not (mode == POW_075 or mode == POW_05 or mode == POW_1):
-            fwd_emit(src, o, r, i0, nb, s32.astype(np.float64), dst, do, di0, beta, mode, False)
+        elif nrows == 5 and mode == POW_075:
+            fused5(src, o, r, i0, nb, ring, sl, dst, do, di0, scale32, k32)
+        else:
+            window_sum(ring, sl, nrows, nb, s32)
+            direct_row(src, o, r, i0, nb, s32, dst, do, di0, scale32, k32, mode)
+            if not (mode == POW_075 or mode == POW_05 or mode == POW_1):
+                fwd_emit(src, o, r, i0, nb, s32.astype(np.float64), dst, do, di0, beta, mode,
+                         False)
 
 
 @njit(cache=True, error_model="numpy")
@@ -186,53 +206,49 @@ def line_sum(sqp, size, length, w):
     for c in range(uint64(length)):
         w[c] = sqp[c]
     for t in range(1, size):
-        ut = uint64(t)
+        sh = sqp[t:]
         for c in range(uint64(length)):
-            w[c] = w[c] + sqp[c + ut]
+            w[c] = w[c] + sh[c]
 
 
 @njit(cache=True, error_model="numpy")
-def line5(x2, o, sqp, y2, scale, k, lo):
+def line5(xl, sqp, yl, scale, k):
     """:func:`fused5` along a line: beta = 0.75, size 5, the window sum fused in."""
     one = np.float32(1.0)
-    bad = 0
-    for c in range(uint64(x2.shape[2])):
+    for c in range(uint64(xl.shape[0])):
         sv = k + scale * (sqp[c] + sqp[c + 1] + sqp[c + 2] + sqp[c + 3] + sqp[c + 4])
-        bad += (sv < lo) | (sv > _HI32)
         q = np.sqrt(sv)
-        y2[o, 0, c] = x2[o, 0, c] * (one / (q * np.sqrt(q)))
-    return bad
+        yl[c] = xl[c] * (one / (q * np.sqrt(q)))
 
 
 @njit(cache=True, error_model="numpy")
-def fwd_lines(x2, f0, nb, before, size, sqp, w, s64, y2, scale, k, lo, beta, mode):
+def fwd_lines(x2, f0, nb, before, size, sqp, w, s64, y2, scale, k, cap, beta, mode):
     """The direct forward of lines f0 .. f0 + nb - 1 of x2 (O, 1, L) (channels-last: a line is
     one pixel's contiguous channels), with no transpose: the window sum of channel c is the sum
     of sqp[c .. c + 4] (or c + 8), shifted contiguous loads of the zero-padded squares
     sqp[before + c] = x2[o, 0, c]^2. Same terms, order and arithmetic as :func:`fwd_direct`,
-    so both layouts give identical bits.
+    so both layouts give identical bits, except that a line is redone in float64 when any of
+    its squares is above ``cap`` (a superset of the rows :func:`fwd_direct` redoes).
 
     sqp: (L + DIRECT_MAX,) float32, w: (L,) float32, s64: (L,) float64 scratch
     """
     length = x2.shape[2]
-    scale32, k32, lo32 = np.float32(scale), np.float32(k), np.float32(lo)
+    scale32, k32 = np.float32(scale), np.float32(k)
     for c in range(sqp.shape[0]):
         sqp[c] = 0.0
-    ub = uint64(before)
+    sq_in = sqp[before:before + length]
     for o in range(f0, f0 + nb):
+        xl, yl = x2[o, 0], y2[o, 0]
         for c in range(uint64(length)):
-            v = x2[o, 0, c]
-            sqp[ub + c] = v * v
-        if size == 5 and mode == POW_075:
-            bad = line5(x2, o, sqp, y2, scale32, k32, lo32)
-            if bad:
-                line_f64(x2, o, before, size, s64, scale, k)
-                fwd_emit(x2, o, 0, 0, length, s64, y2, o, 0, beta, mode, False)
-            continue
-        line_sum(sqp, size, length, w)
-        bad = direct_row(x2, o, 0, 0, length, w, y2, o, 0, scale32, k32, lo32, mode)
-        if bad:
+            v = xl[c]
+            sq_in[c] = v * v
+        if max_bits(sq_in) > cap:
             line_f64(x2, o, before, size, s64, scale, k)
             fwd_emit(x2, o, 0, 0, length, s64, y2, o, 0, beta, mode, False)
-        elif not (mode == POW_075 or mode == POW_05 or mode == POW_1):
-            fwd_emit(x2, o, 0, 0, length, w.astype(np.float64), y2, o, 0, beta, mode, False)
+        elif size == 5 and mode == POW_075:
+            line5(xl, sqp, yl, scale32, k32)
+        else:
+            line_sum(sqp, size, length, w)
+            direct_row(x2, o, 0, 0, length, w, y2, o, 0, scale32, k32, mode)
+            if not (mode == POW_075 or mode == POW_05 or mode == POW_1):
+                fwd_emit(x2, o, 0, 0, length, w.astype(np.float64), y2, o, 0, beta, mode, False)

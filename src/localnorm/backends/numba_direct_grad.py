@@ -16,10 +16,12 @@ exact sqrt and division, the window sums of s exactly as the forward's direct pa
 (at most 9 non-negative terms: relative error < 6e-7), r = 1/s and p = sqrt(r) sqrt(sqrt(r))
 for beta = 0.75 (one division per element), t = dy (x p r), and the transposed sums of t in
 window order. Measured: worst error 2.6e-7 of the terms on random input with a 100x spike.
-A tile holding some s outside [1e-18, 1e18] (where s^-(1 + beta) would leave float32's
-normal range) is redone by the float64 block path, as is any beta other than 0.75, 0.5, 1;
-the choice depends on the tile's data only, so results are identical across runs and thread
-counts. Both layouts add the same terms in the same order.
+s must stay in [1e-18, 1e18], where s^-(1 + beta) is a normal float32: the path is taken
+only when k >= 1e-18 and beta is 0.75, 0.5 or 1, and a tile where some window holds a square
+above ``numba_direct.square_cap`` (s could pass 1e18, or a NaN or inf is there; checked per
+row from the largest square's bits, which costs no per-element test) is redone by the float64
+block path. The choice depends on the tile's data only, so results are identical across runs
+and thread counts. Both layouts add the same terms in the same order.
 """
 
 from __future__ import annotations
@@ -27,16 +29,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, uint64
 
-from .numba_direct import DIRECT_MAX, window_sum
+from .numba_direct import DIRECT_MAX, max_bits, square_row, window_sum
 from .numba_window import POW_05, POW_075
 
-_LO, _HI = 1e-18, 1e18
+K_MIN, S_MAX = 1e-18, 1e18  # s stays in [K_MIN, S_MAX]: s^-(1 + beta) is a normal float32
 ZERO = DIRECT_MAX  # the ring row kept zero; rings are (DIRECT_MAX + 1, B) float32
 
 
-def direct_bwd_ok(size: int, beta: float) -> bool:
-    """Whether the float32 direct backward applies (the caller checks the dtype)."""
-    return size <= DIRECT_MAX and beta in (0.75, 0.5, 1.0)
+def direct_bwd_ok(size: int, beta: float, k: float) -> bool:
+    """Whether the float32 direct backward applies (the caller checks the dtype): a short
+    window, beta 0.75, 0.5 or 1, and k >= 1e-18 (so s >= 1e-18)."""
+    return size <= DIRECT_MAX and beta in (0.75, 0.5, 1.0) and k >= K_MIN
 
 
 @njit(cache=True, error_model="numpy")
@@ -56,27 +59,22 @@ def _p_q(sv, mode):
 
 @njit(cache=True, error_model="numpy")
 def pt_row(x, dy, o, c, i0, nb, sq, sl, nrows, w, scale, k, mode, pr, tr, slot):
-    """p and t of row c into pr[slot], tr[slot] from the ring rows sl of squares; returns how
-    many s lie outside [1e-18, 1e18]. The five-row sum is fused into the loop."""
+    """p and t of row c into pr[slot], tr[slot] from the ring rows sl of squares (the
+    five-row sum fused into the loop)."""
     u0 = uint64(i0)
-    bad = 0
     if nrows == 5:
         a0, a1, a2, a3, a4 = sl[0], sl[1], sl[2], sl[3], sl[4]
         for j in range(uint64(nb)):
             sv = k + scale * (sq[a0, j] + sq[a1, j] + sq[a2, j] + sq[a3, j] + sq[a4, j])
-            bad += (sv < _LO) | (sv > _HI)
             p, q = _p_q(sv, mode)
             pr[slot, j] = p
             tr[slot, j] = dy[o, c, u0 + j] * (x[o, c, u0 + j] * q)
-        return bad
+        return
     window_sum(sq, sl, nrows, nb, w)
     for j in range(uint64(nb)):
-        sv = k + scale * w[j]
-        bad += (sv < _LO) | (sv > _HI)
-        p, q = _p_q(sv, mode)
+        p, q = _p_q(k + scale * w[j], mode)
         pr[slot, j] = p
         tr[slot, j] = dy[o, c, u0 + j] * (x[o, c, u0 + j] * q)
-    return bad
 
 
 @njit(cache=True, error_model="numpy")
@@ -104,12 +102,14 @@ def _slots(first, size, length, sl):
 
 
 @njit(cache=True, error_model="numpy")
-def bwd_direct(x, dy, o, i0, nb, before, size, sq, pr, tr, w, st, sl, scale, k, beta, mode, dst,
-               do, di0):
-    """dx of the float32 tile x[o, :, i0:i0+nb] into dst; returns nonzero (and stops) as soon
-    as some s of the tile is outside [1e-18, 1e18]: the caller then redoes the tile.
+def bwd_direct(x, dy, o, i0, nb, before, size, sq, pr, tr, top, w, st, sl, scale, k, cap, beta,
+               mode, dst, do, di0):
+    """dx of the float32 tile x[o, :, i0:i0+nb] into dst; returns 1 (and stops) as soon as a
+    window holds a square above ``cap`` (s may pass 1e18, or a NaN or inf is there): the
+    caller then redoes the tile.
 
-    sq, pr, tr: (DIRECT_MAX + 1, B) float32 rings; w, st: (B,) float32; sl: (DIRECT_MAX,)
+    sq, pr, tr: (DIRECT_MAX + 1, B) float32 rings; top: (DIRECT_MAX + 1,) int64, the largest
+    square's bits per ring row; w, st: (B,) float32; sl: (DIRECT_MAX,) int64
     """
     length = x.shape[1]
     after = size - 1 - before
@@ -119,19 +119,19 @@ def bwd_direct(x, dy, o, i0, nb, before, size, sq, pr, tr, w, st, sl, scale, k, 
     for j in range(nb):
         sq[ZERO, j] = 0.0
         tr[ZERO, j] = 0.0
-    u0 = uint64(i0)
+    top[ZERO] = 0
     for m in range(length + after + before):
         if m < length:
-            slot = m % size
-            for j in range(uint64(nb)):
-                v = x[o, m, u0 + j]
-                sq[slot, j] = v * v
+            top[m % size] = square_row(x, o, m, i0, nb, sq, m % size)
         c = m - after
         if 0 <= c < length:
             _slots(c - before, size, length, sl)
-            if pt_row(x, dy, o, c, i0, nb, sq, sl, nrows, w, scale32, k32, mode, pr, tr,
-                      c % size):
+            peak = 0
+            for t in range(nrows):
+                peak = max(peak, top[sl[t]])
+            if peak > cap:
                 return 1
+            pt_row(x, dy, o, c, i0, nb, sq, sl, nrows, w, scale32, k32, mode, pr, tr, c % size)
         i = c - before
         if 0 <= i < length:
             _slots(i - after, size, length, sl)
@@ -154,25 +154,20 @@ def line_sums(padded, size, length, w):
 @njit(cache=True, error_model="numpy")
 def line_pt(xl, dyl, sw, w, size, scale, k, mode, pl, tl):
     """p and t of one line into pl, tl from the zero-padded squares shifted to the window's
-    first row (sw[c + t] is the t-th term of row c); returns how many s are out of range.
-    (The shift is a view, not an index offset: LLVM vectorises c + t, not s0 + c + t.)"""
-    bad = 0
+    first row (sw[c + t] is the t-th term of row c). (The shift is a view, not an index
+    offset: LLVM vectorises c + t, not s0 + c + t.)"""
     if size == 5:
         for c in range(uint64(xl.shape[0])):
             sv = k + scale * (sw[c] + sw[c + 1] + sw[c + 2] + sw[c + 3] + sw[c + 4])
-            bad += (sv < _LO) | (sv > _HI)
             p, q = _p_q(sv, mode)
             pl[c] = p
             tl[c] = dyl[c] * (xl[c] * q)
-        return bad
+        return
     line_sums(sw, size, xl.shape[0], w)
     for c in range(uint64(xl.shape[0])):
-        sv = k + scale * w[c]
-        bad += (sv < _LO) | (sv > _HI)
-        p, q = _p_q(sv, mode)
+        p, q = _p_q(k + scale * w[c], mode)
         pl[c] = p
         tl[c] = dyl[c] * (xl[c] * q)
-    return bad
 
 
 @njit(cache=True, error_model="numpy")
@@ -189,10 +184,10 @@ def line_dx(xl, dyl, tw, w, size, pl, coef, dxl):
 
 
 @njit(cache=True, error_model="numpy")
-def bwd_lines(x2, dy2, f0, nb, before, size, sqp, tp, pl, w, scale, k, beta, mode, dx2):
+def bwd_lines(x2, dy2, f0, nb, before, size, sqp, tp, pl, w, scale, k, cap, beta, mode, dx2):
     """:func:`bwd_direct` along lines f0 .. f0 + nb - 1 of (O, 1, L) arrays (channels-last: a
     line is one pixel's contiguous channels), with shifted loads of zero-padded lines; returns
-    nonzero (and stops) as soon as some s is out of range, as :func:`bwd_direct` does.
+    1 (and stops) as soon as a line holds a square above ``cap``.
 
     sqp, tp: (L + 2 * DIRECT_MAX,) float32, zero outside [DIRECT_MAX, DIRECT_MAX + L);
     pl, w: (L,) float32
@@ -212,7 +207,8 @@ def bwd_lines(x2, dy2, f0, nb, before, size, sqp, tp, pl, w, scale, k, beta, mod
         for c in range(uint64(length)):
             v = xl[c]
             sq_in[c] = v * v
-        if line_pt(xl, dyl, sw, w, size, scale32, k32, mode, pl, t_in):
+        if max_bits(sq_in[:length]) > cap:
             return 1
+        line_pt(xl, dyl, sw, w, size, scale32, k32, mode, pl, t_in)
         line_dx(xl, dyl, tw, w, size, pl, coef, dxl)
     return 0

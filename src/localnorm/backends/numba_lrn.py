@@ -33,8 +33,8 @@ from .._spec import LRNSpec
 from . import _pool
 from ._layout import axis_view, dense_like, match_layout
 from .numba_across import WIDE_MIN, lrn_bwd_kernel, lrn_fwd_kernel, num_tiles
-from .numba_direct import direct_lo, direct_ok
-from .numba_direct_grad import direct_bwd_ok
+from .numba_direct import direct_ok, square_cap
+from .numba_direct_grad import S_MAX, direct_bwd_ok
 from .numba_window import pow_mode, scratch_rows, window_index
 
 NAME = "numba"
@@ -146,23 +146,25 @@ def _across_fwd(xc: torch.Tensor, out: torch.Tensor, spec: LRNSpec, nthreads: in
     prows, block, ntiles, nchunks = _launch(xv, spec, nthreads, False)
     plan = _plan(xv.shape[1], spec.before, spec.size)
     scale = float(spec.scale)
-    direct = xv.dtype == np.float32 and direct_ok(spec.size, scale)
-    lo = direct_lo(spec.size, scale) if direct else 0.0
+    direct = xv.dtype == np.float32 and direct_ok(spec.size, scale, float(spec.k))
+    cap = square_cap(spec.size, scale, float(spec.k), 1e36) if direct else -1
     lrn_fwd_kernel(xv, _np(out, spec.dim), plan, prows, spec.before, *_params(spec), block,
-                   ntiles, nchunks, spec.size, lo)
+                   ntiles, nchunks, spec.size, cap)
 
 
 def _across_bwd(
     xc: torch.Tensor, dy: torch.Tensor, out: torch.Tensor, spec: LRNSpec, nthreads: int
 ) -> None:
     xv = _np(xc, spec.dim)
-    direct = xv.dtype == np.float32 and direct_bwd_ok(spec.size, spec.beta)
+    k = float(spec.k)
+    direct = xv.dtype == np.float32 and direct_bwd_ok(spec.size, spec.beta, k)
+    cap = square_cap(spec.size, float(spec.scale), k, S_MAX) if direct else -1
     prows, block, ntiles, nchunks = _launch(xv, spec, nthreads, True, direct)
     plan = _plan(xv.shape[1], spec.before, spec.size)
     tplan = _plan(xv.shape[1], spec.after, spec.size)
     dyv, dxv = _np(dy, spec.dim), _np(out, spec.dim)
     lrn_bwd_kernel(xv, dyv, dxv, plan, tplan, prows, spec.before, spec.after, *_params(spec),
-                   block, ntiles, nchunks, direct)
+                   block, ntiles, nchunks, cap)
 
 
 def _run(spec: LRNSpec, nthreads: int, out: torch.Tensor, x: torch.Tensor,
