@@ -4,6 +4,9 @@ forward, timed interleaved at the same thread count. If the pointwise kernel alo
 than 1.5x the copy, no LRN forward on this CPU can meet that target with this arithmetic;
 "pointwise-new-out" (the same arithmetic writing a freshly allocated output, as any op that
 returns a new tensor must) and "clone" show what first-touching a new output costs.
+"window-no-pow" walks the channels of each (n, plane) with a ring of squared rows and writes
+y = x * (k + a * five-row sum), LRN's memory pattern without its sqrt and division;
+"window-pow" adds them back (the numba backend's forward loop, minus its range checks).
 
     python scripts/cpu_floor.py [--threads 2] [--reps 30]
 """
@@ -35,6 +38,37 @@ def _scale(x, y, k):  # the same loop with no sqrt or division: what streaming a
         y[i] = x[i] * k
 
 
+@numba.njit(parallel=True, cache=True)
+def _window(x, y, k, a, power):  # x, y: (N, C, HW) float32; size-5 ring over C, whole planes
+    n, c, hw = x.shape
+    for o in numba.prange(n):
+        ring = np.zeros((6, hw), dtype=np.float32)
+        for m in range(2):
+            for j in range(hw):
+                ring[m, j] = x[o, m, j] * x[o, m, j]
+        for r in range(c):
+            if r + 2 < c:
+                s = (r + 2) % 5
+                for j in range(hw):
+                    ring[s, j] = x[o, r + 2, j] * x[o, r + 2, j]
+            a0 = (r - 2) % 5 if r >= 2 else 5
+            a1 = (r - 1) % 5 if r >= 1 else 5
+            a3 = (r + 1) % 5 if r + 1 < c else 5
+            a4 = (r + 2) % 5 if r + 2 < c else 5
+            a2 = r % 5
+            if power:
+                for j in range(hw):
+                    sv = k + a * (ring[a0, j] + ring[a1, j] + ring[a2, j] + ring[a3, j]
+                                  + ring[a4, j])
+                    q = np.sqrt(sv)
+                    y[o, r, j] = x[o, r, j] / (q * np.sqrt(q))
+            else:
+                for j in range(hw):
+                    sv = k + a * (ring[a0, j] + ring[a1, j] + ring[a2, j] + ring[a3, j]
+                                  + ring[a4, j])
+                    y[o, r, j] = x[o, r, j] * sv
+
+
 def _fresh(xf, k, a):
     """The pointwise arithmetic into a freshly allocated output, as an out-of-place op must."""
     out = np.empty_like(xf)
@@ -52,11 +86,14 @@ def main() -> None:
     x = torch.randn(32, 96, 55, 55)
     y = torch.empty_like(x)
     xf, yf = x.view(-1).numpy(), y.view(-1).numpy()
+    x3, y3 = x.view(32, 96, -1).numpy(), y.view(32, 96, -1).numpy()
     k, a = np.float32(2.0), np.float32(2e-5)
     fns = {
         "copy": lambda: y.copy_(x),
         "numba-stream": lambda: _scale(xf, yf, k),
         "pointwise-arith": lambda: _pointwise(xf, yf, k, a),
+        "window-no-pow": lambda: _window(x3, y3, k, a, False),
+        "window-pow": lambda: _window(x3, y3, k, a, True),
         "clone": lambda: x.clone(),
         "pointwise-new-out": lambda: _fresh(xf, k, a),
         "localnorm-fwd": lambda: localnorm.local_response_norm(x, 5, 1e-4, 0.75, 2.0),

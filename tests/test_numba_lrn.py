@@ -134,6 +134,19 @@ def test_direct_backward_every_small_window(layout):
                 check(x, _spec(x, size, 0.7, beta, 1e-2, "across", before))
 
 
+def test_direct_paths_give_the_same_bits_in_both_layouts():
+    # NCHW tiles (ring of squares, or squares straight from x for size <= 5) and channels-last
+    # lines (shifted sums of a padded line) add the same float32 terms in the same order
+    x = randn(3, 20, 6, 7, seed=34, scale=2.0)
+    xc = x.to(memory_format=torch.channels_last)
+    dy = randn(3, 20, 6, 7, seed=35)
+    for size in range(1, 10):
+        for beta in (0.75, 0.5, 1.0):
+            spec = _spec(x, size, 0.8, beta, 1.5)
+            assert torch.equal(numba_lrn.lrn_fwd(x, spec), numba_lrn.lrn_fwd(xc, spec)), size
+            assert torch.equal(numba_lrn.lrn_bwd(x, dy, spec), numba_lrn.lrn_bwd(xc, dy, spec))
+
+
 def test_direct_backward_tile_falls_back_alone():
     # one sample's tile has s ~ 1e60 (out of float32 range): that tile is redone by the
     # float64 block path, the other sample's tile stays direct; both must be right

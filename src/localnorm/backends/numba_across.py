@@ -174,13 +174,13 @@ def num_tiles(shape: tuple[int, int, int], block: int) -> int:
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def lrn_fwd_kernel(x, y, plan, prows, before, scale, k, beta, mode, block, ntiles, nchunks,
-                   size, cap):
+                   size, cap, acap):
     """y = x * (k + scale * sum_{W(c)} x^2)^-beta along axis 1.
 
     x, y: (O, L, I) C-contiguous arrays of one dtype (float32 or float64), y written
     plan: (3, L) int64 window plan (numba_window.window_index); before: rows above c
     cap >= 0: float32 x takes the direct-sum path (numba_direct), rows holding a square above
-    cap (numba_direct.square_cap) in float64
+    cap (numba_direct.square_cap) in float64; acap: numba_direct.abs_cap(cap)
     """
     length = x.shape[1]
     direct = cap >= 0
@@ -209,7 +209,7 @@ def lrn_fwd_kernel(x, y, plan, prows, before, scale, k, beta, mode, block, ntile
                 src, so, si, dst = xt, 0, 0, yt
             if direct:
                 fwd_direct(src, so, si, nb, before, size, ring, top, sl, s32, s, dst, so, si, scale,
-                           k, cap, beta, mode)
+                           k, cap, acap, beta, mode)
             else:
                 fwd_tile(src, so, si, nb, plan, before, pre, run, s, dst, so, si, scale, k, beta,
                          mode, x.itemsize == 4)
@@ -219,13 +219,13 @@ def lrn_fwd_kernel(x, y, plan, prows, before, scale, k, beta, mode, block, ntile
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def lrn_bwd_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta, mode, block,
-                   ntiles, nchunks, cap):
+                   ntiles, nchunks, cap, acap):
     """dx = dy * s^-beta - 2 scale beta x * sum_{j: c in W(j)} dy_j x_j s_j^(-beta-1).
 
     x, dy, dx: (O, L, I) C-contiguous arrays of one dtype; dx written
     plan, tplan: (3, L) int64 plans of the window and of the transposed window
     cap >= 0: float32 x takes the direct-sum path (numba_direct_grad); a tile holding a square
-    above cap (numba_direct.square_cap) is redone by the block path
+    above cap (numba_direct.square_cap) is redone by the block path; acap = abs_cap(cap)
     """
     length = x.shape[1]
     direct = cap >= 0
@@ -263,7 +263,7 @@ def lrn_bwd_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta,
                 src, dsrc, so, si, dst = xt, dyt, 0, 0, dxt
             if not (direct and x.shape[2] > 1 and bwd_direct(
                 src, dsrc, so, si, nb, before, size, rings[0], rings[1], rings[2], top, w, st,
-                sl, scale, k, cap, beta, mode, dst, so, si) == 0):
+                sl, scale, k, cap, acap, beta, mode, dst, so, si) == 0):
                 bwd_tile(src, dsrc, so, si, nb, plan, tplan, before, after, pre, run, s, pt, tt,
                          dst, so, si, scale, k, beta, mode, single)
             if not wide:

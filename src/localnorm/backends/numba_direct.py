@@ -57,6 +57,18 @@ def square_cap(size: int, scale: float, k: float, hi: float) -> int:
     return int(np.array(q32, dtype=np.float32).view(np.int32))
 
 
+def abs_cap(cap: int) -> int:
+    """The int32 bits of the largest float32 a whose float32 square is <= the square with bits
+    ``cap``: a window of |x| <= a has every square <= that one."""
+    if cap >= F32_MAX_BITS:
+        return F32_MAX_BITS
+    q = np.array(cap, dtype=np.int32).view(np.float32)[()]
+    a = np.float32(np.sqrt(np.float64(q)))
+    while a > 0 and a * a > q:
+        a = np.nextafter(a, np.float32(0.0))
+    return int(np.array(a, dtype=np.float32).view(np.int32))
+
+
 @njit(cache=True, error_model="numpy")
 def square_row(src, o, c, i0, nb, ring, slot):
     """ring[slot, j] = src[o, c, i0 + j]^2 in float32; returns the largest square's bits."""
@@ -144,14 +156,109 @@ def fused5(src, o, r, i0, nb, ring, sl, dst, do, di0, scale, k):
 
 
 @njit(cache=True, error_model="numpy")
+def absmax_bits(bits, o, m, i0, nb):
+    """The largest |x| of row m of the tile, as int32 bits (NaN and inf above all finite)."""
+    u0 = uint64(i0)
+    mx = 0
+    for j in range(uint64(nb)):
+        mx = max(mx, bits[o, m, u0 + j] & 0x7FFFFFFF)
+    return mx
+
+
+@njit(cache=True, error_model="numpy")
+def rows_x5(src, o, r, i0, nb, dst, do, di0, scale, k, mode):
+    """Interior row r of a size-5 window centred on r: the squares of rows r-2 .. r+2 taken
+    straight from x (no ring of squares to store and reload), summed in window order."""
+    u0 = uint64(i0)
+    v0 = uint64(di0)
+    one = np.float32(1.0)
+    if mode == POW_075:
+        for j in range(uint64(nb)):
+            a0 = src[o, r - 2, u0 + j]
+            a1 = src[o, r - 1, u0 + j]
+            a2 = src[o, r, u0 + j]
+            a3 = src[o, r + 1, u0 + j]
+            a4 = src[o, r + 2, u0 + j]
+            sv = k + scale * ((((a0 * a0 + a1 * a1) + a2 * a2) + a3 * a3) + a4 * a4)
+            q = np.sqrt(sv)
+            dst[do, r, v0 + j] = a2 * (one / (q * np.sqrt(q)))
+    elif mode == POW_05:
+        for j in range(uint64(nb)):
+            a0 = src[o, r - 2, u0 + j]
+            a1 = src[o, r - 1, u0 + j]
+            a2 = src[o, r, u0 + j]
+            a3 = src[o, r + 1, u0 + j]
+            a4 = src[o, r + 2, u0 + j]
+            sv = k + scale * ((((a0 * a0 + a1 * a1) + a2 * a2) + a3 * a3) + a4 * a4)
+            dst[do, r, v0 + j] = a2 * (one / np.sqrt(sv))
+    else:
+        for j in range(uint64(nb)):
+            a0 = src[o, r - 2, u0 + j]
+            a1 = src[o, r - 1, u0 + j]
+            a2 = src[o, r, u0 + j]
+            a3 = src[o, r + 1, u0 + j]
+            a4 = src[o, r + 2, u0 + j]
+            sv = k + scale * ((((a0 * a0 + a1 * a1) + a2 * a2) + a3 * a3) + a4 * a4)
+            dst[do, r, v0 + j] = a2 * (one / sv)
+
+
+@njit(cache=True, error_model="numpy")
+def sum_sq(src, o, lo, hi, i0, nb, w):
+    """w[j] = x[lo]^2 + ... + x[hi]^2 at column j in float32, added in that order."""
+    u0 = uint64(i0)
+    for j in range(uint64(nb)):
+        v = src[o, lo, u0 + j]
+        w[j] = v * v
+    for c in range(lo + 1, hi + 1):
+        for j in range(uint64(nb)):
+            v = src[o, c, u0 + j]
+            w[j] = w[j] + v * v
+
+
+@njit(cache=True, error_model="numpy")
+def fwd_direct_x(src, o, i0, nb, before, size, top, w, s64, dst, do, di0, scale, k, acap, beta,
+                 mode):
+    """:func:`fwd_direct` for windows of at most 5 and beta 0.75, 0.5 or 1, with no ring:
+    each row's squares are taken from x rows that are still in cache. The terms, their order
+    and the arithmetic are those of the ring path (leading and trailing zero terms change no
+    bit), so results are the same bits. top: (DIRECT_MAX,) int64 largest-|x| bits by row;
+    acap: :func:`abs_cap` of the square cap."""
+    length = src.shape[1]
+    after = size - 1 - before
+    bits = src.view(np.int32)
+    scale32, k32 = np.float32(scale), np.float32(k)
+    for c in range(min(after, length)):
+        top[c % DIRECT_MAX] = absmax_bits(bits, o, c, i0, nb)
+    for r in range(length):
+        if r + after < length:
+            top[(r + after) % DIRECT_MAX] = absmax_bits(bits, o, r + after, i0, nb)
+        lo, hi = max(0, r - before), min(length - 1, r + after)
+        peak = 0
+        for c in range(lo, hi + 1):
+            peak = max(peak, top[c % DIRECT_MAX])
+        if peak > acap:  # s may pass 1e36, or a NaN or inf is in the window: float64
+            row_f64(src, o, r, i0, nb, before, size, s64, scale, k)
+            fwd_emit(src, o, r, i0, nb, s64, dst, do, di0, beta, mode, False)
+        elif size == 5 and before == 2 and lo == r - 2 and hi == r + 2:
+            rows_x5(src, o, r, i0, nb, dst, do, di0, scale32, k32, mode)
+        else:
+            sum_sq(src, o, lo, hi, i0, nb, w)
+            direct_row(src, o, r, i0, nb, w, dst, do, di0, scale32, k32, mode)
+
+
+@njit(cache=True, error_model="numpy")
 def fwd_direct(src, o, i0, nb, before, size, ring, top, sl, s32, s64, dst, do, di0, scale, k,
-               cap, beta, mode):
+               cap, acap, beta, mode):
     """y = x * (k + scale * window sum of x^2)^-beta for the float32 tile src[o, :, i0:i0+nb].
 
     ring: (DIRECT_MAX + 1, B) float32 scratch, its last row kept zero; top: (DIRECT_MAX + 1,)
     int64, the largest square's bits per ring row; sl: (DIRECT_MAX,) int64; s32: (B,)
     float32, s64: (B,) float64 scratch; cap: :func:`square_cap` for s <= 1e36
     """
+    if size <= 5 and (mode == POW_075 or mode == POW_05 or mode == POW_1):
+        fwd_direct_x(src, o, i0, nb, before, size, top, s32, s64, dst, do, di0, scale, k, acap,
+                     beta, mode)
+        return
     length = src.shape[1]
     after = size - 1 - before
     zero = ring.shape[0] - 1

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, uint64
 
-from .numba_direct import DIRECT_MAX, max_bits, square_row, window_sum
+from .numba_direct import DIRECT_MAX, absmax_bits, max_bits, square_row, sum_sq, window_sum
 from .numba_window import POW_05, POW_075
 
 K_MIN, S_MAX = 1e-18, 1e18  # s stays in [K_MIN, S_MAX]: s^-(1 + beta) is a normal float32
@@ -71,10 +71,34 @@ def pt_row(x, dy, o, c, i0, nb, sq, sl, nrows, w, scale, k, mode, pr, tr, slot):
             tr[slot, j] = dy[o, c, u0 + j] * (x[o, c, u0 + j] * q)
         return
     window_sum(sq, sl, nrows, nb, w)
+    pt_w(x, dy, o, c, i0, nb, w, scale, k, mode, pr, tr, slot)
+
+
+@njit(cache=True, error_model="numpy")
+def pt_w(x, dy, o, c, i0, nb, w, scale, k, mode, pr, tr, slot):
+    """p and t of row c from w, the float32 window sums of its squares."""
+    u0 = uint64(i0)
     for j in range(uint64(nb)):
         p, q = _p_q(k + scale * w[j], mode)
         pr[slot, j] = p
         tr[slot, j] = dy[o, c, u0 + j] * (x[o, c, u0 + j] * q)
+
+
+@njit(cache=True, error_model="numpy")
+def pt_x5(x, dy, o, c, i0, nb, scale, k, mode, pr, tr, slot):
+    """p and t of interior row c of a size-5 window centred on c, its squares taken straight
+    from the x rows c-2 .. c+2 (in cache), summed in window order."""
+    u0 = uint64(i0)
+    for j in range(uint64(nb)):
+        a0 = x[o, c - 2, u0 + j]
+        a1 = x[o, c - 1, u0 + j]
+        a2 = x[o, c, u0 + j]
+        a3 = x[o, c + 1, u0 + j]
+        a4 = x[o, c + 2, u0 + j]
+        sv = k + scale * ((((a0 * a0 + a1 * a1) + a2 * a2) + a3 * a3) + a4 * a4)
+        p, q = _p_q(sv, mode)
+        pr[slot, j] = p
+        tr[slot, j] = dy[o, c, u0 + j] * (a2 * q)
 
 
 @njit(cache=True, error_model="numpy")
@@ -102,18 +126,22 @@ def _slots(first, size, length, sl):
 
 
 @njit(cache=True, error_model="numpy")
-def bwd_direct(x, dy, o, i0, nb, before, size, sq, pr, tr, top, w, st, sl, scale, k, cap, beta,
-               mode, dst, do, di0):
+def bwd_direct(x, dy, o, i0, nb, before, size, sq, pr, tr, top, w, st, sl, scale, k, cap, acap,
+               beta, mode, dst, do, di0):
     """dx of the float32 tile x[o, :, i0:i0+nb] into dst; returns 1 (and stops) as soon as a
     window holds a square above ``cap`` (s may pass 1e18, or a NaN or inf is there): the
-    caller then redoes the tile.
+    caller then redoes the tile. Windows of at most 5 keep no ring of squares: their squares
+    are taken from x rows still in cache (the same terms in the same order).
 
     sq, pr, tr: (DIRECT_MAX + 1, B) float32 rings; top: (DIRECT_MAX + 1,) int64, the largest
-    square's bits per ring row; w, st: (B,) float32; sl: (DIRECT_MAX,) int64
+    square's (or, windows <= 5, |x|'s, against ``acap``) bits by row; w, st: (B,) float32;
+    sl: (DIRECT_MAX,) int64
     """
     length = x.shape[1]
     after = size - 1 - before
     nrows = 5 if size <= 5 else DIRECT_MAX
+    small = size <= 5
+    bits = x.view(np.int32)
     scale32, k32 = np.float32(scale), np.float32(k)
     coef = np.float32(2.0 * scale * beta)
     for j in range(nb):
@@ -122,16 +150,31 @@ def bwd_direct(x, dy, o, i0, nb, before, size, sq, pr, tr, top, w, st, sl, scale
     top[ZERO] = 0
     for m in range(length + after + before):
         if m < length:
-            top[m % size] = square_row(x, o, m, i0, nb, sq, m % size)
+            if small:
+                top[m % DIRECT_MAX] = absmax_bits(bits, o, m, i0, nb)
+            else:
+                top[m % size] = square_row(x, o, m, i0, nb, sq, m % size)
         c = m - after
         if 0 <= c < length:
-            _slots(c - before, size, length, sl)
             peak = 0
-            for t in range(nrows):
-                peak = max(peak, top[sl[t]])
-            if peak > cap:
-                return 1
-            pt_row(x, dy, o, c, i0, nb, sq, sl, nrows, w, scale32, k32, mode, pr, tr, c % size)
+            if small:
+                for r in range(max(0, c - before), min(length, c + after + 1)):
+                    peak = max(peak, top[r % DIRECT_MAX])
+                if peak > acap:
+                    return 1
+                if size == 5 and before == 2 and 2 <= c < length - 2:
+                    pt_x5(x, dy, o, c, i0, nb, scale32, k32, mode, pr, tr, c % size)
+                else:
+                    sum_sq(x, o, max(0, c - before), min(length - 1, c + after), i0, nb, w)
+                    pt_w(x, dy, o, c, i0, nb, w, scale32, k32, mode, pr, tr, c % size)
+            else:
+                _slots(c - before, size, length, sl)
+                for t in range(nrows):
+                    peak = max(peak, top[sl[t]])
+                if peak > cap:
+                    return 1
+                pt_row(x, dy, o, c, i0, nb, sq, sl, nrows, w, scale32, k32, mode, pr, tr,
+                       c % size)
         i = c - before
         if 0 <= i < length:
             _slots(i - after, size, length, sl)

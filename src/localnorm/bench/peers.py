@@ -112,6 +112,11 @@ def build_torch_compile(inp: Inputs) -> Prepared:
     """torch.compile of torch's own LRN; compiled on the first (warm-up) call. Dynamo's cache
     is reset per case so a new shape never hits the recompile limit and falls back to eager."""
     torch._dynamo.reset()
+    # A sweep group builds every size before the first compiles, so they share one dynamo
+    # cache: with the default limit (8) the sizes past the eighth recompile silently ran eager.
+    cfg = torch._dynamo.config
+    cfg.recompile_limit = max(cfg.recompile_limit, 64)
+    cfg.accumulated_recompile_limit = max(cfg.accumulated_recompile_limit, 1024)
     calls, setup = torch_calls(torch.compile(_torch_lrn(inp), dynamic=False), inp)
     return Prepared(calls, setup=setup, note="torch.compile(dynamic=False), inductor")
 
