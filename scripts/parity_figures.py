@@ -9,7 +9,6 @@ import os
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 import triton  # noqa: F401  (before tensorflow: both bundle LLVM)
 
 import localnorm
