@@ -253,7 +253,7 @@ def lrn_bwd_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta,
             if direct and x.shape[2] == 1:  # lines along L are contiguous: no transpose
                 shp = (x.shape[0], 1, length)
                 if not bwd_lines(x.reshape(shp), dy.reshape(shp), i0, nb, before, size, sqp, tp,
-                                 pl, w, scale, k, cap, beta, mode, dx.reshape(shp)):
+                                 pl, w, scale, k, acap, beta, mode, dx.reshape(shp)):
                     continue
             if wide:
                 src, dsrc, so, si, dst = x, dy, o, i0, dx

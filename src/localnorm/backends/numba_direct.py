@@ -329,6 +329,20 @@ def line5(xl, sqp, yl, scale, k):
 
 
 @njit(cache=True, error_model="numpy")
+def lines_absmax(x2, f0, nb):
+    """The largest |x| of lines f0 .. f0 + nb - 1 of x2 (O, 1, L) as int32 bits: one long
+    loop over their contiguous memory (per-line loops of a few dozen channels would spend
+    more on loop set-up than on the work)."""
+    length = x2.shape[2]
+    bits = x2.reshape(-1).view(np.int32)
+    u0 = uint64(f0 * length)
+    mx = 0
+    for j in range(uint64(nb * length)):
+        mx = max(mx, bits[u0 + j] & 0x7FFFFFFF)
+    return mx
+
+
+@njit(cache=True, error_model="numpy")
 def fwd_lines(x2, f0, nb, before, size, sqp, w, s64, y2, scale, k, cap, beta, mode):
     """The direct forward of lines f0 .. f0 + nb - 1 of x2 (O, 1, L) (channels-last: a line is
     one pixel's contiguous channels), with no transpose: the window sum of channel c is the sum

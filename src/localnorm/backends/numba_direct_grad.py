@@ -29,7 +29,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, uint64
 
-from .numba_direct import DIRECT_MAX, absmax_bits, max_bits, square_row, sum_sq, window_sum
+from .numba_direct import (
+    DIRECT_MAX,
+    absmax_bits,
+    lines_absmax,
+    square_row,
+    sum_sq,
+    window_sum,
+)
 from .numba_window import POW_05, POW_075
 
 K_MIN, S_MAX = 1e-18, 1e18  # s stays in [K_MIN, S_MAX]: s^-(1 + beta) is a normal float32
@@ -227,10 +234,10 @@ def line_dx(xl, dyl, tw, w, size, pl, coef, dxl):
 
 
 @njit(cache=True, error_model="numpy")
-def bwd_lines(x2, dy2, f0, nb, before, size, sqp, tp, pl, w, scale, k, cap, beta, mode, dx2):
+def bwd_lines(x2, dy2, f0, nb, before, size, sqp, tp, pl, w, scale, k, acap, beta, mode, dx2):
     """:func:`bwd_direct` along lines f0 .. f0 + nb - 1 of (O, 1, L) arrays (channels-last: a
     line is one pixel's contiguous channels), with shifted loads of zero-padded lines; returns
-    1 (and stops) as soon as a line holds a square above ``cap``.
+    1 (and does nothing) when some |x| of the lines is above ``acap``.
 
     sqp, tp: (L + 2 * DIRECT_MAX,) float32, zero outside [DIRECT_MAX, DIRECT_MAX + L);
     pl, w: (L,) float32
@@ -245,13 +252,13 @@ def bwd_lines(x2, dy2, f0, nb, before, size, sqp, tp, pl, w, scale, k, cap, beta
     sq_in, t_in = sqp[DIRECT_MAX:], tp[DIRECT_MAX:]
     sw = sqp[DIRECT_MAX - before:]  # window of c: rows c - before .. c + after
     tw = tp[DIRECT_MAX - after:]  # transposed window of i: rows i - after .. i + before
+    if lines_absmax(x2, f0, nb) > acap:
+        return 1
     for o in range(f0, f0 + nb):
         xl, dyl, dxl = x2[o, 0], dy2[o, 0], dx2[o, 0]
         for c in range(uint64(length)):
             v = xl[c]
             sq_in[c] = v * v
-        if max_bits(sq_in[:length]) > cap:
-            return 1
         line_pt(xl, dyl, sw, w, size, scale32, k32, mode, pl, t_in)
         line_dx(xl, dyl, tw, w, size, pl, coef, dxl)
     return 0
