@@ -4,8 +4,9 @@ Forward is one pass over memory (read x, write y) and backward one pass (read x 
 write dx) that recomputes the denominator s in thread-local scratch. Window sums use block
 prefix and suffix sums (``numba_window``): O(1) per element for any window size, with no
 subtraction of partial sums, accumulated in float64; float32 inputs with windows of at most
-9 (every practical LRN) take the direct float32 sum of ``numba_direct`` instead (AlexNet
-conv1, 2 threads, kernel alone: 4.2 -> 2.8 ms NCHW, 6.5 -> 2.5 ms channels-last). Outputs
+9 (every practical LRN) take the direct float32 sums of ``numba_direct`` (forward) and
+``numba_direct_grad`` (backward) instead (AlexNet conv1, 2 threads, kernels alone: forward
+4.2 -> 2.1 ms NCHW, 6.5 -> 2.5 ms channels-last; backward 10 -> 5.2-6.4 ms). Outputs
 have ``torch.empty_like(x)``'s strides, as the op's fake kernel promises. float16 and
 bfloat16 are converted to float32 around the kernel (one extra read and write of x in each
 direction), one batch slice (an eighth of the batch) at a time, so the float32 scratch is at
