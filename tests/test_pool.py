@@ -98,3 +98,39 @@ def test_small_outputs_use_torch_allocator():
     y = _pool.empty_like(x)
     assert y.untyped_storage().resizable()  # a plain torch allocation
     assert _pool.cache_info()["misses"] == before["misses"]
+
+
+def _child(q):  # runs in a forked process, as a DataLoader worker does
+    from localnorm import backends
+    from localnorm._spec import make_lrn_spec
+
+    torch.set_num_threads(1)  # what DataLoader's worker loop does first
+    x = randn(*SHAPE, seed=5)
+    y = local_response_norm(x, 5, 1e-4, 0.75, 2.0)
+    ok, _ = rel_close(y, lrn_forward(x.double().numpy(), 5, 1e-4, 0.75, 2.0), x.dtype)
+    spec = make_lrn_spec(x, 5, 1e-4, 0.75, 2.0, "across", None, 1)
+    q.put((ok, _pool.cache_info()["buffers"], backends.select("lrn", x, spec).NAME))
+
+
+def test_forked_worker_works_with_an_empty_cache():
+    # a child forked after numba's GNU OpenMP pool started must not use it (libgomp terminates
+    # the child: "fork() called from a process already using GNU OpenMP"): automatic
+    # selection gives it the composite backend, and its output cache starts empty
+    import multiprocessing as mp
+
+    x = randn(*SHAPE)
+    y = local_response_norm(x, 5, 1e-4, 0.75, 2.0)
+    del y  # the parent now holds a free buffer
+    assert _pool.cache_info()["buffers"] == 1
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child, args=(q,))
+    p.start()
+    ok, buffers, backend = q.get(timeout=120)
+    p.join(timeout=60)
+    assert p.exitcode == 0
+    assert ok and buffers == 0  # the parent's free buffer is not the child's
+    import numba
+
+    if numba.threading_layer() == "omp":
+        assert backend == "composite"

@@ -43,6 +43,18 @@ _free: list[tuple[int, mmap.mmap, int]] = []  # (rounded size, owner mapping, al
 _stats = {"hits": 0, "misses": 0}
 
 
+def _after_fork_in_child() -> None:
+    """A forked child (a DataLoader worker, say) starts with a fresh lock and no free buffers:
+    the parent's lock may have been held by another thread at the fork."""
+    global _lock
+    _lock = threading.Lock()
+    _free.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def cap_bytes() -> int:
     """The most bytes of free buffers kept (``LOCALNORM_CPU_CACHE_MB``, default 1024 MiB)."""
     raw = os.environ.get("LOCALNORM_CPU_CACHE_MB", "1024")

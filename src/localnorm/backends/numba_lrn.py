@@ -25,6 +25,7 @@ kernels' row segments, 12 KB apart on that shape, stop missing the TLB at every 
 from __future__ import annotations
 
 import functools
+import os
 
 import numba
 import numpy as np
@@ -65,7 +66,28 @@ def why_not(op: str, x: torch.Tensor, spec: object) -> str | None:
     region = getattr(spec, "region", "across")
     if region not in ("across", "within"):
         return f"supports region across or within, got {region!r}"
+    if _forked_after_launch():
+        return (
+            "cannot run in a process forked after numba's GNU OpenMP thread pool started "
+            "(libgomp would terminate it); start workers with the 'spawn' method to use it"
+        )
     return None
+
+
+# The pid of the process whose numba thread pool the kernels have started. GNU OpenMP (numba's
+# usual threading layer) terminates a forked child that uses it ("fork() called from a process
+# already using GNU OpenMP, this is unsafe"); a DataLoader worker forked after a training step
+# then gets the composite backend instead (automatic selection moves on to the next backend).
+_launched_in: int | None = None
+
+
+def _forked_after_launch() -> bool:
+    if _launched_in is None or _launched_in == os.getpid():
+        return False
+    try:
+        return str(numba.threading_layer()) == "omp"
+    except ValueError:  # no parallel kernel has run in this process's parent either
+        return False
 
 
 # Below this many elements a second thread costs more than it saves: waking numba's pool
@@ -80,6 +102,9 @@ def _set_threads(numel: int) -> int:
     if numel < _PARALLEL_MIN_NUMEL:
         n = 1
     numba.set_num_threads(n)
+    global _launched_in
+    if _launched_in is None:
+        _launched_in = os.getpid()
     return n
 
 
