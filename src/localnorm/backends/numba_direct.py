@@ -125,22 +125,48 @@ def window_sum(ring, sl, nrows, nb, w):
 
 
 @njit(cache=True, error_model="numpy")
-def direct_row(src, o, r, i0, nb, w, dst, do, di0, scale, k, mode):
-    """Row r of y = x * (k + scale * w)^-beta in float32 for beta = 0.75, 0.5, 1 (other
-    modes: w <- k + scale * w). One loop per mode, so that each vectorises."""
-    u0 = uint64(i0)
-    v0 = uint64(di0)
+def neg_pow32(sv, mode):
+    """s^-beta in float32 for beta = 0.75, 0.5 or 1 (exact sqrt and division). The mode is
+    loop-invariant, so LLVM unswitches it and each loop that calls this still vectorises."""
     one = np.float32(1.0)
     if mode == POW_075:
+        q = np.sqrt(sv)
+        return one / (q * np.sqrt(q))
+    if mode == POW_05:
+        return one / np.sqrt(sv)
+    return one / sv
+
+
+@njit(cache=True, error_model="numpy")
+def sum5(src, o, r, u):
+    """(x[r-2]^2 + x[r-1]^2 + x[r]^2 + x[r+1]^2 + x[r+2]^2 in window order, x[r]) at column u,
+    float32: the window sum of an interior row of a size-5 window centred on r."""
+    a0 = src[o, r - 2, u]
+    a1 = src[o, r - 1, u]
+    a2 = src[o, r, u]
+    a3 = src[o, r + 1, u]
+    a4 = src[o, r + 2, u]
+    return (((a0 * a0 + a1 * a1) + a2 * a2) + a3 * a3) + a4 * a4, a2
+
+
+@njit(cache=True, error_model="numpy")
+def window_peak(top, lo, hi):
+    """The largest of top[c % DIRECT_MAX] for rows c in [lo, hi] (largest-|x| bits by row)."""
+    peak = 0
+    for c in range(lo, hi + 1):
+        peak = max(peak, top[c % DIRECT_MAX])
+    return peak
+
+
+@njit(cache=True, error_model="numpy")
+def direct_row(src, o, r, i0, nb, w, dst, do, di0, scale, k, mode):
+    """Row r of y = x * (k + scale * w)^-beta in float32 for beta = 0.75, 0.5, 1 (other
+    modes: w <- k + scale * w)."""
+    u0 = uint64(i0)
+    v0 = uint64(di0)
+    if mode == POW_075 or mode == POW_05 or mode == POW_1:
         for j in range(uint64(nb)):
-            q = np.sqrt(k + scale * w[j])
-            dst[do, r, v0 + j] = src[o, r, u0 + j] * (one / (q * np.sqrt(q)))
-    elif mode == POW_05:
-        for j in range(uint64(nb)):
-            dst[do, r, v0 + j] = src[o, r, u0 + j] * (one / np.sqrt(k + scale * w[j]))
-    elif mode == POW_1:
-        for j in range(uint64(nb)):
-            dst[do, r, v0 + j] = src[o, r, u0 + j] * (one / (k + scale * w[j]))
+            dst[do, r, v0 + j] = src[o, r, u0 + j] * neg_pow32(k + scale * w[j], mode)
     else:
         for j in range(uint64(nb)):
             w[j] = k + scale * w[j]
@@ -175,35 +201,9 @@ def rows_x5(src, o, r, i0, nb, dst, do, di0, scale, k, mode):
     straight from x (no ring of squares to store and reload), summed in window order."""
     u0 = uint64(i0)
     v0 = uint64(di0)
-    one = np.float32(1.0)
-    if mode == POW_075:
-        for j in range(uint64(nb)):
-            a0 = src[o, r - 2, u0 + j]
-            a1 = src[o, r - 1, u0 + j]
-            a2 = src[o, r, u0 + j]
-            a3 = src[o, r + 1, u0 + j]
-            a4 = src[o, r + 2, u0 + j]
-            sv = k + scale * ((((a0 * a0 + a1 * a1) + a2 * a2) + a3 * a3) + a4 * a4)
-            q = np.sqrt(sv)
-            dst[do, r, v0 + j] = a2 * (one / (q * np.sqrt(q)))
-    elif mode == POW_05:
-        for j in range(uint64(nb)):
-            a0 = src[o, r - 2, u0 + j]
-            a1 = src[o, r - 1, u0 + j]
-            a2 = src[o, r, u0 + j]
-            a3 = src[o, r + 1, u0 + j]
-            a4 = src[o, r + 2, u0 + j]
-            sv = k + scale * ((((a0 * a0 + a1 * a1) + a2 * a2) + a3 * a3) + a4 * a4)
-            dst[do, r, v0 + j] = a2 * (one / np.sqrt(sv))
-    else:
-        for j in range(uint64(nb)):
-            a0 = src[o, r - 2, u0 + j]
-            a1 = src[o, r - 1, u0 + j]
-            a2 = src[o, r, u0 + j]
-            a3 = src[o, r + 1, u0 + j]
-            a4 = src[o, r + 2, u0 + j]
-            sv = k + scale * ((((a0 * a0 + a1 * a1) + a2 * a2) + a3 * a3) + a4 * a4)
-            dst[do, r, v0 + j] = a2 * (one / sv)
+    for j in range(uint64(nb)):
+        acc, xr = sum5(src, o, r, u0 + j)
+        dst[do, r, v0 + j] = xr * neg_pow32(k + scale * acc, mode)
 
 
 @njit(cache=True, error_model="numpy")
@@ -237,10 +237,7 @@ def fwd_direct_x(src, o, i0, nb, before, size, top, w, s64, dst, do, di0, scale,
         if r + after < length:
             top[(r + after) % DIRECT_MAX] = absmax_bits(bits, o, r + after, i0, nb)
         lo, hi = max(0, r - before), min(length - 1, r + after)
-        peak = 0
-        for c in range(lo, hi + 1):
-            peak = max(peak, top[c % DIRECT_MAX])
-        if peak > acap:  # s may pass 1e36, or a NaN or inf is in the window: float64
+        if window_peak(top, lo, hi) > acap:  # s may pass 1e36, or NaN or inf: float64
             row_f64(src, o, r, i0, nb, before, size, s64, scale, k)
             fwd_emit(src, o, r, i0, nb, s64, dst, do, di0, beta, mode, False)
         elif size == 5 and before == 2 and lo == r - 2 and hi == r + 2:

@@ -33,9 +33,12 @@ from numba import njit, uint64
 from .numba_direct import (
     DIRECT_MAX,
     absmax_bits,
+    line_sum,
     lines_absmax,
     square_row,
+    sum5,
     sum_sq,
+    window_peak,
     window_sum,
 )
 from .numba_window import POW_05, POW_075
@@ -98,15 +101,10 @@ def pt_x5(x, dy, o, c, i0, nb, scale, k, mode, pr, tr, slot):
     from the x rows c-2 .. c+2 (in cache), summed in window order."""
     u0 = uint64(i0)
     for j in range(uint64(nb)):
-        a0 = x[o, c - 2, u0 + j]
-        a1 = x[o, c - 1, u0 + j]
-        a2 = x[o, c, u0 + j]
-        a3 = x[o, c + 1, u0 + j]
-        a4 = x[o, c + 2, u0 + j]
-        sv = k + scale * ((((a0 * a0 + a1 * a1) + a2 * a2) + a3 * a3) + a4 * a4)
-        p, q = _p_q(sv, mode)
+        acc, xc = sum5(x, o, c, u0 + j)
+        p, q = _p_q(k + scale * acc, mode)
         pr[slot, j] = p
-        tr[slot, j] = dy[o, c, u0 + j] * (a2 * q)
+        tr[slot, j] = dy[o, c, u0 + j] * (xc * q)
 
 
 @njit(cache=True, error_model="numpy")
@@ -164,11 +162,8 @@ def bwd_direct(x, dy, o, i0, nb, before, size, sq, pr, tr, top, w, st, sl, scale
                 top[m % size] = square_row(x, o, m, i0, nb, sq, m % size)
         c = m - after
         if 0 <= c < length:
-            peak = 0
             if small:
-                for r in range(max(0, c - before), min(length, c + after + 1)):
-                    peak = max(peak, top[r % DIRECT_MAX])
-                if peak > acap:
+                if window_peak(top, max(0, c - before), min(length - 1, c + after)) > acap:
                     return 1
                 if size == 5 and before == 2 and 2 <= c < length - 2:
                     pt_x5(x, dy, o, c, i0, nb, scale32, k32, mode, pr, tr, c % size)
@@ -177,6 +172,7 @@ def bwd_direct(x, dy, o, i0, nb, before, size, sq, pr, tr, top, w, st, sl, scale
                     pt_w(x, dy, o, c, i0, nb, w, scale32, k32, mode, pr, tr, c % size)
             else:
                 _slots(c - before, size, length, sl)
+                peak = 0
                 for t in range(nrows):
                     peak = max(peak, top[sl[t]])
                 if peak > cap:
@@ -191,18 +187,6 @@ def bwd_direct(x, dy, o, i0, nb, before, size, sq, pr, tr, top, w, st, sl, scale
 
 
 @njit(cache=True, error_model="numpy")
-def line_sums(padded, size, length, w):
-    """w[c] = padded[c] + ... + padded[c + size - 1], added in that order (the terms of
-    :func:`window_sum`, less its trailing zeros)."""
-    for c in range(uint64(length)):
-        w[c] = padded[c]
-    for t in range(1, size):
-        sh = padded[t:]
-        for c in range(uint64(length)):
-            w[c] = w[c] + sh[c]
-
-
-@njit(cache=True, error_model="numpy")
 def line_pt(xl, dyl, sw, w, size, scale, k, mode, pl, tl):
     """p and t of one line into pl, tl from the zero-padded squares shifted to the window's
     first row (sw[c + t] is the t-th term of row c). (The shift is a view, not an index
@@ -214,7 +198,7 @@ def line_pt(xl, dyl, sw, w, size, scale, k, mode, pl, tl):
             pl[c] = p
             tl[c] = dyl[c] * (xl[c] * q)
         return
-    line_sums(sw, size, xl.shape[0], w)
+    line_sum(sw, size, xl.shape[0], w)
     for c in range(uint64(xl.shape[0])):
         p, q = _p_q(k + scale * w[c], mode)
         pl[c] = p
@@ -229,7 +213,7 @@ def line_dx(xl, dyl, tw, w, size, pl, coef, dxl):
             sv = tw[c] + tw[c + 1] + tw[c + 2] + tw[c + 3] + tw[c + 4]
             dxl[c] = dyl[c] * pl[c] - coef * (xl[c] * sv)
         return
-    line_sums(tw, size, xl.shape[0], w)
+    line_sum(tw, size, xl.shape[0], w)
     for c in range(uint64(xl.shape[0])):
         dxl[c] = dyl[c] * pl[c] - coef * (xl[c] * w[c])
 
