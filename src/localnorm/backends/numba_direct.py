@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, uint64
 
-from .numba_window import _LO32, POW_05, POW_075, POW_1, fwd_emit
+from .numba_window import _LO32, POW_05, POW_075, POW_1, fwd_emit, neg_pow32
 
 DIRECT_MAX = 9
 F32_MAX_BITS = 0x7F7FFFFF  # the largest finite float32, as int32 bits
@@ -122,19 +122,6 @@ def window_sum(ring, sl, nrows, nb, w):
         a5, a6, a7, a8 = sl[5], sl[6], sl[7], sl[8]
         for j in range(uint64(nb)):
             w[j] = w[j] + ring[a5, j] + ring[a6, j] + ring[a7, j] + ring[a8, j]
-
-
-@njit(cache=True, error_model="numpy")
-def neg_pow32(sv, mode):
-    """s^-beta in float32 for beta = 0.75, 0.5 or 1 (exact sqrt and division). The mode is
-    loop-invariant, so LLVM unswitches it and each loop that calls this still vectorises."""
-    one = np.float32(1.0)
-    if mode == POW_075:
-        q = np.sqrt(sv)
-        return one / (q * np.sqrt(q))
-    if mode == POW_05:
-        return one / np.sqrt(sv)
-    return one / sv
 
 
 @njit(cache=True, error_model="numpy")

@@ -193,6 +193,19 @@ def fwd_emit(src, o, r, i0, nb, s, dst, do, di0, beta, mode, single):
 
 
 @njit(cache=True, error_model="numpy")
+def neg_pow32(sv, mode):
+    """s^-beta in float32 for beta = 0.75, 0.5 or 1 (exact sqrt and division). The mode is
+    loop-invariant, so LLVM unswitches it and each loop that calls this still vectorises."""
+    one = np.float32(1.0)
+    if mode == POW_075:
+        q = np.sqrt(sv)
+        return one / (q * np.sqrt(q))
+    if mode == POW_05:
+        return one / np.sqrt(sv)
+    return one / sv
+
+
+@njit(cache=True, error_model="numpy")
 def fwd_fast(src, o, i0, nb, c, restart, r, b, pre, run, dst, do, di0, scale, k, mode):
     """Fused float32 forward step for beta = 0.75 or 0.5: move the suffix to row c, then
     emit row r of y = x * s^-beta; returns how many s lie outside [1e-36, 1e36] (then the
@@ -204,23 +217,14 @@ def fwd_fast(src, o, i0, nb, c, restart, r, b, pre, run, dst, do, di0, scale, k,
     """
     u0 = uint64(i0)
     v0 = uint64(di0)
-    one = np.float32(1.0)
     bad = 0
-    if mode == POW_075:
-        for j in range(uint64(nb)):
-            v = np.float64(src[o, c, u0 + j])
-            w = v * v if restart else run[j] + v * v
-            run[j] = w
-            sv = k + scale * (w + pre[b, j])
-            bad += (sv < _LO32) | (sv > _HI32)
-            q = np.sqrt(np.float32(sv))
-            dst[do, r, v0 + j] = src[o, r, u0 + j] * (one / (q * np.sqrt(q)))
-    else:
-        for j in range(uint64(nb)):
-            v = np.float64(src[o, c, u0 + j])
-            w = v * v if restart else run[j] + v * v
-            run[j] = w
-            sv = k + scale * (w + pre[b, j])
-            bad += (sv < _LO32) | (sv > _HI32)
-            dst[do, r, v0 + j] = src[o, r, u0 + j] * (one / np.sqrt(np.float32(sv)))
+    for j in range(uint64(nb)):
+        v = np.float64(src[o, c, u0 + j])
+        w = v * v if restart else run[j] + v * v
+        run[j] = w
+        sv = k + scale * (w + pre[b, j])
+        bad += (sv < _LO32) | (sv > _HI32)
+        dst[do, r, v0 + j] = src[o, r, u0 + j] * neg_pow32(np.float32(sv), mode)
     return bad
+
+

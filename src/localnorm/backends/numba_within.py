@@ -82,6 +82,14 @@ def _denominator(a, scale, k):
     return bad
 
 
+@njit(cache=True, error_model="numpy")
+def _scratch(vol, prows, maxlen):
+    """One thread's float64 scratch: two unit volumes, the block prefix rows, the running
+    suffix and two tile transposes."""
+    return (np.empty(vol), np.empty(vol), np.empty((prows, _BLOCK + PAD)), np.empty(_BLOCK),
+            np.empty(maxlen * (_BLOCK + PAD)), np.empty(maxlen * (_BLOCK + PAD)))
+
+
 @njit(cache=True, error_model="numpy", parallel=True)
 def within_fwd_kernel(x2, y2, dims, plans, prows, before, scale, k, beta, mode, nchunks):
     """y = x * (k + scale * box sum of x^2)^-beta for each unit row of x2.
@@ -95,12 +103,7 @@ def within_fwd_kernel(x2, y2, dims, plans, prows, before, scale, k, beta, mode, 
     x3 = x2.reshape((units, 1, vol))
     y3 = y2.reshape((units, 1, vol))
     for ch in prange(nchunks):
-        a = np.empty(vol)
-        b = np.empty(vol)
-        pre = np.empty((prows, _BLOCK + PAD))
-        run = np.empty(_BLOCK)
-        t1 = np.empty(maxlen * (_BLOCK + PAD))
-        t2 = np.empty(maxlen * (_BLOCK + PAD))
+        a, b, pre, run, t1, t2 = _scratch(vol, prows, maxlen)
         for u in range(ch * units // nchunks, (ch + 1) * units // nchunks):
             _squares(x2, u, a)
             s, _ = _box(a, b, dims, plans, before, pre, run, t1, t2)
@@ -122,13 +125,8 @@ def within_bwd_kernel(x2, dy2, dx2, dims, plans, tplans, prows, before, after, s
     x3 = x2.reshape((units, 1, vol))
     dy3 = dy2.reshape((units, 1, vol))
     for ch in prange(nchunks):
-        a = np.empty(vol)
-        b = np.empty(vol)
+        a, b, pre, run, t1, t2 = _scratch(vol, prows, maxlen)
         p = np.empty(vol)
-        pre = np.empty((prows, _BLOCK + PAD))
-        run = np.empty(_BLOCK)
-        t1 = np.empty(maxlen * (_BLOCK + PAD))
-        t2 = np.empty(maxlen * (_BLOCK + PAD))
         for u in range(ch * units // nchunks, (ch + 1) * units // nchunks):
             _squares(x2, u, a)
             s, t = _box(a, b, dims, plans, before, pre, run, t1, t2)
