@@ -172,6 +172,23 @@ def num_tiles(shape: tuple[int, int, int], block: int) -> int:
     return -(-outer * inner // block)
 
 
+@njit(cache=True, error_model="numpy")
+def block_scratch(prows, length, block):
+    """(pre, run, s, pt, tt): the float64 scratch of :func:`bwd_tile` (none when prows = 0)."""
+    n = block if prows else 0
+    m = length if prows else 0
+    return (np.empty((prows, n + PAD)), np.empty(n), np.empty(n), np.empty((1, m, n + PAD)),
+            np.empty((1, m, n + PAD)))
+
+
+@njit(cache=True, error_model="numpy")
+def gathered_scratch(x, length, block):
+    """(xt, dyt, dxt): (1, length, B) tiles of x's dtype for gathered columns."""
+    return (np.empty((1, length, block + PAD), dtype=x.dtype),
+            np.empty((1, length, block + PAD), dtype=x.dtype),
+            np.empty((1, length, block + PAD), dtype=x.dtype))
+
+
 @njit(cache=True, error_model="numpy", parallel=True)
 def lrn_fwd_kernel(x, y, plan, prows, before, scale, k, beta, mode, block, ntiles, nchunks,
                    size, cap, acap):
@@ -184,23 +201,28 @@ def lrn_fwd_kernel(x, y, plan, prows, before, scale, k, beta, mode, block, ntile
     """
     length = x.shape[1]
     direct = cap >= 0
+    # Each chunk allocates only the scratch of the path it takes (the unused buffers of a
+    # direct-path chunk were megabytes, allocated and freed on every call).
+    lines = direct and x.shape[2] == 1
+    blk = 0 if direct else prows
+    ring_w = block + PAD if direct and not lines else 0
+    gath = length if x.shape[2] < WIDE_MIN and not lines else 0
     for ch in prange(nchunks):
-        pre = np.empty((prows, block + PAD))
+        pre = np.empty((blk, block + PAD))
         run = np.empty(block)
-        s = np.empty(block)
-        ring = np.empty((DIRECT_MAX + 1, block + PAD), dtype=x.dtype)
+        s = np.empty(max(block, length))
+        ring = np.empty((DIRECT_MAX + 1, ring_w), dtype=x.dtype)
         top = np.zeros(DIRECT_MAX + 1, dtype=np.int64)
         sl = np.empty(DIRECT_MAX, dtype=np.int64)
         s32 = np.empty(max(block, length), dtype=x.dtype)
-        xt = np.empty((1, length, block + PAD), dtype=x.dtype)
-        yt = np.empty((1, length, block + PAD), dtype=x.dtype)
-        sqp = np.zeros(length + DIRECT_MAX, dtype=x.dtype)
-        s64 = np.empty(length)
+        xt = np.empty((1, gath, block + PAD), dtype=x.dtype)
+        yt = np.empty((1, gath, block + PAD), dtype=x.dtype)
+        sqp = np.zeros(length + DIRECT_MAX if lines else 0, dtype=x.dtype)
         for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
             wide, o, i0, nb = tile_at(x.shape, block, g)
             if direct and x.shape[2] == 1:  # lines along L are contiguous: no transpose
                 fwd_lines(x.reshape((x.shape[0], 1, length)), i0, nb, before, size, sqp, s32,
-                          s64, y.reshape((x.shape[0], 1, length)), scale, k, cap, beta, mode)
+                          s, y.reshape((x.shape[0], 1, length)), scale, k, cap, beta, mode)
                 continue
             if wide:
                 src, so, si, dst = x, o, i0, y
@@ -231,30 +253,30 @@ def lrn_bwd_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta,
     direct = cap >= 0
     single = x.itemsize == 4
     size = before + after + 1
+    lines = direct and x.shape[2] == 1
+    ring_w = block + PAD if direct and not lines else 0
     for ch in prange(nchunks):
-        pre = np.empty((prows, block + PAD))
-        run = np.empty(block)
-        s = np.empty(block)
-        pt = np.empty((1, length, block + PAD))
-        tt = np.empty((1, length, block + PAD))
-        xt = np.empty((1, length, block + PAD), dtype=x.dtype)
-        dyt = np.empty((1, length, block + PAD), dtype=x.dtype)
-        dxt = np.empty((1, length, block + PAD), dtype=x.dtype)
-        rings = np.zeros((3, DIRECT_MAX + 1, block + PAD), dtype=x.dtype)
+        # Scratch of the path each chunk takes; the block path's (megabytes of float64, used
+        # only when a direct tile falls back) and the gathered tiles on first need.
+        pre, run, s, pt, tt = block_scratch(0 if direct else prows, length, block)
+        xt, dyt, dxt = gathered_scratch(x, 0 if direct else length, block)
+        rings = np.empty((3, DIRECT_MAX + 1, ring_w), dtype=x.dtype)
         top = np.zeros(DIRECT_MAX + 1, dtype=np.int64)
         w = np.empty(max(block, length), dtype=x.dtype)
         st = np.empty(block, dtype=x.dtype)
         sl = np.empty(DIRECT_MAX, dtype=np.int64)
-        sqp = np.zeros(length + 2 * DIRECT_MAX, dtype=x.dtype)
-        tp = np.zeros(length + 2 * DIRECT_MAX, dtype=x.dtype)
+        sqp = np.zeros(length + 2 * DIRECT_MAX if lines else 0, dtype=x.dtype)
+        tp = np.zeros(length + 2 * DIRECT_MAX if lines else 0, dtype=x.dtype)
         pl = np.empty(length, dtype=x.dtype)
         for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
             wide, o, i0, nb = tile_at(x.shape, block, g)
-            if direct and x.shape[2] == 1:  # lines along L are contiguous: no transpose
+            if lines:  # lines along L are contiguous: no transpose
                 shp = (x.shape[0], 1, length)
                 if not bwd_lines(x.reshape(shp), dy.reshape(shp), i0, nb, before, size, sqp, tp,
                                  pl, w, scale, k, acap, beta, mode, dx.reshape(shp)):
                     continue
+            if not wide and xt.shape[1] == 0:
+                xt, dyt, dxt = gathered_scratch(x, length, block)
             if wide:
                 src, dsrc, so, si, dst = x, dy, o, i0, dx
             else:
@@ -264,6 +286,8 @@ def lrn_bwd_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta,
             if not (direct and x.shape[2] > 1 and bwd_direct(
                 src, dsrc, so, si, nb, before, size, rings[0], rings[1], rings[2], top, w, st,
                 sl, scale, k, cap, acap, beta, mode, dst, so, si) == 0):
+                if pre.shape[0] == 0:
+                    pre, run, s, pt, tt = block_scratch(prows, length, block)
                 bwd_tile(src, dsrc, so, si, nb, plan, tplan, before, after, pre, run, s, pt, tt,
                          dst, so, si, scale, k, beta, mode, single)
             if not wide:
