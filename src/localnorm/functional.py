@@ -50,6 +50,4 @@ def local_response_norm(
         True
     """
     spec = make_lrn_spec(input, size, alpha, beta, k, region, before, dim)
-    return _lrn_ops.lrn(
-        input, spec.size, spec.before, spec.alpha, spec.beta, spec.k, spec.region, spec.dim
-    )
+    return _lrn_ops.call(input, spec)

@@ -162,9 +162,15 @@ def _f32(t: torch.Tensor) -> torch.Tensor:
     return t if t.dtype not in _LOW else _pool.empty_like(t, torch.float32).copy_(t)
 
 
-def _np(t: torch.Tensor, axis: int) -> np.ndarray:
-    view, _ = axis_view(t, axis)
-    return view.detach().numpy()
+def _np(t: torch.Tensor, axis: int, *same: torch.Tensor) -> list[np.ndarray]:
+    """(O, L, I) NumPy views of ``t`` and of the tensors ``same`` that share its strides (the
+    permutation is worked out once)."""
+    view, shape = axis_view(t, axis)
+    out = [view.detach().numpy()]
+    if same:
+        order = sorted(range(t.dim()), key=lambda d: (-t.stride()[d], -t.size()[d]))
+        out += [u.detach().permute(order).view(shape).numpy() for u in same]
+    return out
 
 
 def _params(spec: LRNSpec) -> tuple[float, float, float, int]:
@@ -172,27 +178,26 @@ def _params(spec: LRNSpec) -> tuple[float, float, float, int]:
 
 
 def _across_fwd(xc: torch.Tensor, out: torch.Tensor, spec: LRNSpec, nthreads: int) -> None:
-    xv = _np(xc, spec.dim)
+    xv, yv = _np(xc, spec.dim, out)
     scale = float(spec.scale)
     direct = xv.dtype == np.float32 and direct_ok(spec.size, scale, float(spec.k))
     prows, block, ntiles, nchunks = _launch(xv, spec, nthreads, False, direct)
     plan = _plan(xv.shape[1], spec.before, spec.size)
     cap = square_cap(spec.size, scale, float(spec.k), 1e36) if direct else -1
-    lrn_fwd_kernel(xv, _np(out, spec.dim), plan, prows, spec.before, *_params(spec), block,
+    lrn_fwd_kernel(xv, yv, plan, prows, spec.before, *_params(spec), block,
                    ntiles, nchunks, spec.size, cap, abs_cap(cap) if direct else -1)
 
 
 def _across_bwd(
     xc: torch.Tensor, dy: torch.Tensor, out: torch.Tensor, spec: LRNSpec, nthreads: int
 ) -> None:
-    xv = _np(xc, spec.dim)
+    xv, dyv, dxv = _np(xc, spec.dim, dy, out)
     k = float(spec.k)
     direct = xv.dtype == np.float32 and direct_bwd_ok(spec.size, spec.beta, k)
     cap = square_cap(spec.size, float(spec.scale), k, S_MAX) if direct else -1
     prows, block, ntiles, nchunks = _launch(xv, spec, nthreads, True, direct)
     plan = _plan(xv.shape[1], spec.before, spec.size)
     tplan = _plan(xv.shape[1], spec.after, spec.size)
-    dyv, dxv = _np(dy, spec.dim), _np(out, spec.dim)
     lrn_bwd_kernel(xv, dyv, dxv, plan, tplan, prows, spec.before, spec.after, *_params(spec),
                    block, ntiles, nchunks, cap, abs_cap(cap) if direct else -1)
 
