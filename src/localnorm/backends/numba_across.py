@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .numba_borrow import borrow
 from .numba_direct import DIRECT_MAX, fwd_direct, fwd_lines
 from .numba_direct_grad import bwd_direct, bwd_lines
 from .numba_grad import dx_emit, dx_fused, neg_pow, t_emit, t_fast
@@ -207,27 +208,32 @@ def lrn_fwd_kernel(x, y, plan, prows, before, scale, k, beta, mode, block, ntile
     blk = 0 if direct else prows
     ring_w = block + PAD if direct and not lines else 0
     gath = length if x.shape[2] < WIDE_MIN and not lines else 0
+    # The direct path's scratch of every chunk, allocated here and borrowed by each chunk
+    # (numba_borrow: no reference counts in the hot loops, and none to share a cache line).
+    rings = np.empty((nchunks, DIRECT_MAX + 1, ring_w), dtype=x.dtype)
+    tops = np.zeros((nchunks, DIRECT_MAX + 1), dtype=np.int64)
+    sls = np.empty((nchunks, DIRECT_MAX), dtype=np.int64)
+    s32s = np.empty((nchunks, max(block, length)), dtype=x.dtype)
+    ss = np.empty((nchunks, max(block, length)))
+    sqps = np.zeros((nchunks, length + DIRECT_MAX if lines else 0), dtype=x.dtype)
     for ch in prange(nchunks):
+        xb, yb = borrow(x), borrow(y)
+        ring, top, sl = borrow(rings[ch]), borrow(tops[ch]), borrow(sls[ch])
+        s32, s, sqp = borrow(s32s[ch]), borrow(ss[ch]), borrow(sqps[ch])
         pre = np.empty((blk, block + PAD))
         run = np.empty(block)
-        s = np.empty(max(block, length))
-        ring = np.empty((DIRECT_MAX + 1, ring_w), dtype=x.dtype)
-        top = np.zeros(DIRECT_MAX + 1, dtype=np.int64)
-        sl = np.empty(DIRECT_MAX, dtype=np.int64)
-        s32 = np.empty(max(block, length), dtype=x.dtype)
         xt = np.empty((1, gath, block + PAD), dtype=x.dtype)
         yt = np.empty((1, gath, block + PAD), dtype=x.dtype)
-        sqp = np.zeros(length + DIRECT_MAX if lines else 0, dtype=x.dtype)
         for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
             wide, o, i0, nb = tile_at(x.shape, block, g)
             if direct and x.shape[2] == 1:  # lines along L are contiguous: no transpose
-                fwd_lines(x.reshape((x.shape[0], 1, length)), i0, nb, before, size, sqp, s32,
-                          s, y.reshape((x.shape[0], 1, length)), scale, k, cap, beta, mode)
+                fwd_lines(xb.reshape((x.shape[0], 1, length)), i0, nb, before, size, sqp, s32,
+                          s, yb.reshape((x.shape[0], 1, length)), scale, k, cap, beta, mode)
                 continue
             if wide:
-                src, so, si, dst = x, o, i0, y
+                src, so, si, dst = xb, o, i0, yb
             else:
-                gather(x, i0, nb, xt)
+                gather(xb, i0, nb, xt)
                 src, so, si, dst = xt, 0, 0, yt
             if direct:
                 fwd_direct(src, so, si, nb, before, size, ring, top, sl, s32, s, dst, so, si, scale,
@@ -236,7 +242,7 @@ def lrn_fwd_kernel(x, y, plan, prows, before, scale, k, beta, mode, block, ntile
                 fwd_tile(src, so, si, nb, plan, before, pre, run, s, dst, so, si, scale, k, beta,
                          mode, x.itemsize == 4)
             if not wide:
-                scatter(yt, y, i0, nb)
+                scatter(yt, yb, i0, nb)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
@@ -255,33 +261,38 @@ def lrn_bwd_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta,
     size = before + after + 1
     lines = direct and x.shape[2] == 1
     ring_w = block + PAD if direct and not lines else 0
+    npad = length + 2 * DIRECT_MAX if lines else 0
+    # The direct path's scratch of every chunk, borrowed by each chunk (see lrn_fwd_kernel).
+    ringss = np.empty((nchunks, 3, DIRECT_MAX + 1, ring_w), dtype=x.dtype)
+    tops = np.zeros((nchunks, DIRECT_MAX + 1), dtype=np.int64)
+    ws = np.empty((nchunks, max(block, length)), dtype=x.dtype)
+    sts = np.empty((nchunks, block), dtype=x.dtype)
+    sls = np.empty((nchunks, DIRECT_MAX), dtype=np.int64)
+    pads = np.zeros((nchunks, 2, npad), dtype=x.dtype)
+    pls = np.empty((nchunks, length), dtype=x.dtype)
     for ch in prange(nchunks):
-        # Scratch of the path each chunk takes; the block path's (megabytes of float64, used
-        # only when a direct tile falls back) and the gathered tiles on first need.
+        xb, dyb, dxb = borrow(x), borrow(dy), borrow(dx)
+        rings, top, w = borrow(ringss[ch]), borrow(tops[ch]), borrow(ws[ch])
+        st, sl, pl = borrow(sts[ch]), borrow(sls[ch]), borrow(pls[ch])
+        sqp, tp = borrow(pads[ch, 0]), borrow(pads[ch, 1])
+        # The block path's scratch (megabytes of float64, used only when a direct tile falls
+        # back) and the gathered tiles on first need.
         pre, run, s, pt, tt = block_scratch(0 if direct else prows, length, block)
         xt, dyt, dxt = gathered_scratch(x, 0 if direct else length, block)
-        rings = np.empty((3, DIRECT_MAX + 1, ring_w), dtype=x.dtype)
-        top = np.zeros(DIRECT_MAX + 1, dtype=np.int64)
-        w = np.empty(max(block, length), dtype=x.dtype)
-        st = np.empty(block, dtype=x.dtype)
-        sl = np.empty(DIRECT_MAX, dtype=np.int64)
-        sqp = np.zeros(length + 2 * DIRECT_MAX if lines else 0, dtype=x.dtype)
-        tp = np.zeros(length + 2 * DIRECT_MAX if lines else 0, dtype=x.dtype)
-        pl = np.empty(length, dtype=x.dtype)
         for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
             wide, o, i0, nb = tile_at(x.shape, block, g)
             if lines:  # lines along L are contiguous: no transpose
                 shp = (x.shape[0], 1, length)
-                if not bwd_lines(x.reshape(shp), dy.reshape(shp), i0, nb, before, size, sqp, tp,
-                                 pl, w, scale, k, acap, beta, mode, dx.reshape(shp)):
+                if not bwd_lines(xb.reshape(shp), dyb.reshape(shp), i0, nb, before, size, sqp, tp,
+                                 pl, w, scale, k, acap, beta, mode, dxb.reshape(shp)):
                     continue
             if not wide and xt.shape[1] == 0:
                 xt, dyt, dxt = gathered_scratch(x, length, block)
             if wide:
-                src, dsrc, so, si, dst = x, dy, o, i0, dx
+                src, dsrc, so, si, dst = xb, dyb, o, i0, dxb
             else:
-                gather(x, i0, nb, xt)
-                gather(dy, i0, nb, dyt)
+                gather(xb, i0, nb, xt)
+                gather(dyb, i0, nb, dyt)
                 src, dsrc, so, si, dst = xt, dyt, 0, 0, dxt
             if not (direct and x.shape[2] > 1 and bwd_direct(
                 src, dsrc, so, si, nb, before, size, rings[0], rings[1], rings[2], top, w, st,
@@ -291,4 +302,4 @@ def lrn_bwd_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta,
                 bwd_tile(src, dsrc, so, si, nb, plan, tplan, before, after, pre, run, s, pt, tt,
                          dst, so, si, scale, k, beta, mode, single)
             if not wide:
-                scatter(dxt, dx, i0, nb)
+                scatter(dxt, dxb, i0, nb)

@@ -307,13 +307,13 @@ def line_sum(sqp, size, length, w):
 
 
 @njit(cache=True, error_model="numpy")
-def line5(xl, sqp, yl, scale, k):
-    """:func:`fused5` along a line: beta = 0.75, size 5, the window sum fused in."""
+def line5(x2, o, sqp, y2, scale, k):
+    """:func:`fused5` along line o: beta = 0.75, size 5, the window sum fused in."""
     one = np.float32(1.0)
-    for c in range(uint64(xl.shape[0])):
+    for c in range(uint64(x2.shape[2])):
         sv = k + scale * (sqp[c] + sqp[c + 1] + sqp[c + 2] + sqp[c + 3] + sqp[c + 4])
         q = np.sqrt(sv)
-        yl[c] = xl[c] * (one / (q * np.sqrt(q)))
+        y2[o, 0, c] = x2[o, 0, c] * (one / (q * np.sqrt(q)))
 
 
 @njit(cache=True, error_model="numpy")
@@ -346,16 +346,15 @@ def fwd_lines(x2, f0, nb, before, size, sqp, w, s64, y2, scale, k, cap, beta, mo
     for c in range(sqp.shape[0]):
         sqp[c] = 0.0
     sq_in = sqp[before:before + length]
-    for o in range(f0, f0 + nb):
-        xl, yl = x2[o, 0], y2[o, 0]
+    for o in range(f0, f0 + nb):  # indexed, never sliced: see numba_direct_grad.bwd_lines
         for c in range(uint64(length)):
-            v = xl[c]
+            v = x2[o, 0, c]
             sq_in[c] = v * v
         if max_bits(sq_in) > cap:
             line_f64(x2, o, before, size, s64, scale, k)
             fwd_emit(x2, o, 0, 0, length, s64, y2, o, 0, beta, mode, False)
         elif size == 5 and mode == POW_075:
-            line5(xl, sqp, yl, scale32, k32)
+            line5(x2, o, sqp, y2, scale32, k32)
         else:
             line_sum(sqp, size, length, w)
             direct_row(x2, o, 0, 0, length, w, y2, o, 0, scale32, k32, mode)

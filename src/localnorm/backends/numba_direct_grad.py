@@ -186,36 +186,38 @@ def bwd_direct(x, dy, o, i0, nb, before, size, sq, pr, tr, top, w, st, sl, scale
     return 0
 
 
-@njit(cache=True, error_model="numpy")
-def line_pt(xl, dyl, sw, w, size, scale, k, mode, pl, tl):
-    """p and t of one line into pl, tl from the zero-padded squares shifted to the window's
+@njit(cache=True, error_model="numpy", inline="always")
+def line_pt(x2, dy2, o, sw, w, size, scale, k, mode, pl, tl):
+    """p and t of line o into pl, tl from the zero-padded squares shifted to the window's
     first row (sw[c + t] is the t-th term of row c). (The shift is a view, not an index
     offset: LLVM vectorises c + t, not s0 + c + t.)"""
+    length = x2.shape[2]
     if size == 5:
-        for c in range(uint64(xl.shape[0])):
+        for c in range(uint64(length)):
             sv = k + scale * (sw[c] + sw[c + 1] + sw[c + 2] + sw[c + 3] + sw[c + 4])
             p, q = _p_q(sv, mode)
             pl[c] = p
-            tl[c] = dyl[c] * (xl[c] * q)
+            tl[c] = dy2[o, 0, c] * (x2[o, 0, c] * q)
         return
-    line_sum(sw, size, xl.shape[0], w)
-    for c in range(uint64(xl.shape[0])):
+    line_sum(sw, size, length, w)
+    for c in range(uint64(length)):
         p, q = _p_q(k + scale * w[c], mode)
         pl[c] = p
-        tl[c] = dyl[c] * (xl[c] * q)
+        tl[c] = dy2[o, 0, c] * (x2[o, 0, c] * q)
 
 
-@njit(cache=True, error_model="numpy")
-def line_dx(xl, dyl, tw, w, size, pl, coef, dxl):
-    """dx of one line from the zero-padded t shifted to the transposed window's first row."""
+@njit(cache=True, error_model="numpy", inline="always")
+def line_dx(x2, dy2, o, tw, w, size, pl, coef, dx2):
+    """dx of line o from the zero-padded t shifted to the transposed window's first row."""
+    length = x2.shape[2]
     if size == 5:
-        for c in range(uint64(xl.shape[0])):
+        for c in range(uint64(length)):
             sv = tw[c] + tw[c + 1] + tw[c + 2] + tw[c + 3] + tw[c + 4]
-            dxl[c] = dyl[c] * pl[c] - coef * (xl[c] * sv)
+            dx2[o, 0, c] = dy2[o, 0, c] * pl[c] - coef * (x2[o, 0, c] * sv)
         return
-    line_sum(tw, size, xl.shape[0], w)
-    for c in range(uint64(xl.shape[0])):
-        dxl[c] = dyl[c] * pl[c] - coef * (xl[c] * w[c])
+    line_sum(tw, size, length, w)
+    for c in range(uint64(length)):
+        dx2[o, 0, c] = dy2[o, 0, c] * pl[c] - coef * (x2[o, 0, c] * w[c])
 
 
 @njit(cache=True, error_model="numpy")
@@ -239,11 +241,13 @@ def bwd_lines(x2, dy2, f0, nb, before, size, sqp, tp, pl, w, scale, k, acap, bet
     tw = tp[DIRECT_MAX - after:]  # transposed window of i: rows i - after .. i + before
     if lines_absmax(x2, f0, nb) > acap:
         return 1
+    # Lines are indexed in x2, dy2, dx2, never sliced: a slice of an array every thread shares
+    # costs an atomic reference count on its one meminfo, and two threads bouncing that cache
+    # line per line took a third of the channels-last backward.
     for o in range(f0, f0 + nb):
-        xl, dyl, dxl = x2[o, 0], dy2[o, 0], dx2[o, 0]
         for c in range(uint64(length)):
-            v = xl[c]
+            v = x2[o, 0, c]
             sq_in[c] = v * v
-        line_pt(xl, dyl, sw, w, size, scale32, k32, mode, pl, t_in)
-        line_dx(xl, dyl, tw, w, size, pl, coef, dxl)
+        line_pt(x2, dy2, o, sw, w, size, scale32, k32, mode, pl, t_in)
+        line_dx(x2, dy2, o, tw, w, size, pl, coef, dx2)
     return 0
