@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import torch
 
@@ -48,13 +49,21 @@ class LRNSpec:
 
 
 def _is_real(v: object) -> bool:
+    if type(v) is float or type(v) is int:  # the usual case, without the ABC machinery
+        return True
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _is_int(v: object) -> TypeGuard[numbers.Integral]:
+    if type(v) is int:
+        return True
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
 def check_int(name: str, value: object, low: int, high: int | None = None) -> int:
     """Return ``value`` as an int in ``[low, high]`` or raise an error naming ``name``."""
     rng = f"[{low}, {high}]" if high is not None else f">= {low}"
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+    if not _is_int(value):
         raise TypeError(f"{name} must be an int {rng}, got {value!r} ({type(value).__name__})")
     iv = int(value)
     if iv < low or (high is not None and iv > high):
@@ -97,7 +106,7 @@ def check_tensor(name: str, x: object, min_rank: int, max_rank: int | None = Non
 
 def check_dim(dim: object, ndim: int) -> int:
     """Channel axis in ``[-ndim + 1, ndim - 1]``, never the batch axis 0."""
-    if not isinstance(dim, numbers.Integral) or isinstance(dim, bool):
+    if not _is_int(dim):
         raise TypeError(f"dim must be an int, got {dim!r}")
     d = int(dim)
     if not -ndim <= d < ndim or d % ndim == 0:

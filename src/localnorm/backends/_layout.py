@@ -15,6 +15,8 @@ import torch
 
 def is_dense(x: torch.Tensor) -> bool:
     """True when ``x`` covers a contiguous block of memory with no overlap, in some order."""
+    if x.is_contiguous():
+        return True
     dims = sorted((d for d in range(x.dim()) if x.size(d) != 1), key=lambda d: x.stride(d))
     expected = 1
     for d in dims:

@@ -25,6 +25,7 @@ kernels' row segments, 12 KB apart on that shape, stop missing the TLB at every 
 from __future__ import annotations
 
 import functools
+import math
 import os
 
 import numba
@@ -115,6 +116,13 @@ def _plan(length: int, before: int, size: int) -> np.ndarray:
     return plan
 
 
+@functools.lru_cache(maxsize=64)
+def _caps(size: int, scale: float, k: float, hi: float) -> tuple[int, int]:
+    """(square cap, |x| cap) of the direct paths (``numba_direct.square_cap``, ``abs_cap``)."""
+    cap = square_cap(size, scale, k, hi)
+    return cap, abs_cap(cap)
+
+
 def _block(rows: int, gathered: bool, bwd: bool) -> int:
     """Columns per tile: a power of two in [16, 1024] such that ``rows`` scratch rows of that
     width hold at most about ``_SCRATCH_VALUES`` float64. It depends on the shape only, never
@@ -165,6 +173,13 @@ def _f32(t: torch.Tensor) -> torch.Tensor:
 def _np(t: torch.Tensor, axis: int, *same: torch.Tensor) -> list[np.ndarray]:
     """(O, L, I) NumPy views of ``t`` and of the tensors ``same`` that share its strides (the
     permutation is worked out once)."""
+    if t.is_contiguous():  # (O, L, I) is a plain reshape; setting .shape never copies
+        out = []
+        for u in (t, *same):
+            a = u.detach().numpy()
+            a.shape = (math.prod(a.shape[:axis]), a.shape[axis], math.prod(a.shape[axis + 1:]))
+            out.append(a)
+        return out
     view, shape = axis_view(t, axis)
     out = [view.detach().numpy()]
     if same:
@@ -183,9 +198,9 @@ def _across_fwd(xc: torch.Tensor, out: torch.Tensor, spec: LRNSpec, nthreads: in
     direct = xv.dtype == np.float32 and direct_ok(spec.size, scale, float(spec.k))
     prows, block, ntiles, nchunks = _launch(xv, spec, nthreads, False, direct)
     plan = _plan(xv.shape[1], spec.before, spec.size)
-    cap = square_cap(spec.size, scale, float(spec.k), 1e36) if direct else -1
+    cap, acap = _caps(spec.size, scale, float(spec.k), 1e36) if direct else (-1, -1)
     lrn_fwd_kernel(xv, yv, plan, prows, spec.before, *_params(spec), block,
-                   ntiles, nchunks, spec.size, cap, abs_cap(cap) if direct else -1)
+                   ntiles, nchunks, spec.size, cap, acap)
 
 
 def _across_bwd(
@@ -194,12 +209,12 @@ def _across_bwd(
     xv, dyv, dxv = _np(xc, spec.dim, dy, out)
     k = float(spec.k)
     direct = xv.dtype == np.float32 and direct_bwd_ok(spec.size, spec.beta, k)
-    cap = square_cap(spec.size, float(spec.scale), k, S_MAX) if direct else -1
+    cap, acap = _caps(spec.size, float(spec.scale), k, S_MAX) if direct else (-1, -1)
     prows, block, ntiles, nchunks = _launch(xv, spec, nthreads, True, direct)
     plan = _plan(xv.shape[1], spec.before, spec.size)
     tplan = _plan(xv.shape[1], spec.after, spec.size)
     lrn_bwd_kernel(xv, dyv, dxv, plan, tplan, prows, spec.before, spec.after, *_params(spec),
-                   block, ntiles, nchunks, cap, abs_cap(cap) if direct else -1)
+                   block, ntiles, nchunks, cap, acap)
 
 
 def _run(spec: LRNSpec, nthreads: int, out: torch.Tensor, x: torch.Tensor,
