@@ -335,3 +335,22 @@ def test_forced_on_an_unsupported_device_says_why():
     meta = torch.empty(1, 4, 3, 3, device="meta")
     with pytest.raises(RuntimeError, match="numba: runs on CPU"):
         backends.select("lrn", meta, _spec(meta, 3))
+
+
+def test_borrowed_views_share_the_data():
+    from numba import njit, prange
+
+    from localnorm.backends.numba_borrow import borrow
+
+    @njit(parallel=True)
+    def fill(x):  # each thread writes its rows through a borrowed view of the shared array
+        for i in prange(x.shape[0]):
+            b = borrow(x)
+            for j in range(x.shape[1]):
+                b[i, j] = i * 10 + j
+        return borrow(x)[1:, 2:].sum()
+
+    x = np.zeros((6, 5))
+    total = fill(x)
+    assert np.array_equal(x, np.arange(6)[:, None] * 10 + np.arange(5)[None, :])
+    assert total == x[1:, 2:].sum()

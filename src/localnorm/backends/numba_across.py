@@ -12,7 +12,9 @@ Forward reads x once from memory and writes y once; backward reads x and dy once
 dx once, recomputing s in per-thread scratch instead of storing it. A tile is walked upwards
 (see ``numba_window``), so rows are re-read from cache, never from memory. The float32 forward
 with a window of at most 9 uses ``numba_direct`` instead (channels-last lines in place, with no
-gather). Note: numba's cache of these kernels does not notice edits to the modules they call;
+gather). Each chunk of tiles works on borrowed views (``numba_borrow``) of the arrays every
+thread shares and of its scratch, so no call in a hot loop touches a shared reference count.
+Note: numba's cache of these kernels does not notice edits to the modules they call;
 delete ``__pycache__/numba_across.*.nb*`` after editing numba_direct/numba_window/numba_grad.
 """
 
