@@ -121,3 +121,19 @@ def test_compiled_call_goes_through_the_op():
     ref = local_response_norm(x, **KW)
     out = torch.compile(lambda t: local_response_norm(t, **KW), fullgraph=True, backend="eager")(x)
     assert torch.equal(out, ref)
+
+
+def test_batched_gradients_go_through_the_op():
+    # gradcheck's batched check vmaps over the backward: the eager backward must hand the
+    # functorch-wrapped gradient to the op instead of the kernel.
+    x = randn(1, 4, 3, 3, dtype=torch.float64).requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda t: local_response_norm(t, 3, 1e-1, 0.75, 1.0), (x,), check_batched_grad=True
+    )
+    jac = torch.autograd.functional.jacobian(
+        lambda t: local_response_norm(t, 3, 1e-1, 0.75, 1.0), x.detach(), vectorize=True
+    )
+    ref = torch.autograd.functional.jacobian(
+        lambda t: _op(t, size=3, alpha=1e-1, beta=0.75, k=1.0), x.detach()
+    )
+    assert torch.allclose(jac, ref, rtol=1e-12, atol=1e-15)

@@ -89,14 +89,27 @@ def _params(spec: LRNSpec) -> tuple[Any, ...]:
     return (spec.size, spec.before, spec.alpha, spec.beta, spec.k, spec.region, spec.dim)
 
 
+_DENSE_KEYS = {"cpu": torch._C.DispatchKey.CPU, "cuda": torch._C.DispatchKey.CUDA}
+
+
+def _dense_key(x: torch.Tensor) -> bool:
+    """Whether x dispatches to its device's dense kernels: a tensor batched by the legacy vmap
+    (autograd's batched gradients) has no such key, only ``Batched``."""
+    key = _DENSE_KEYS.get(x.device.type)
+    return key is not None and torch._C._dispatch_keys(x).has(key)
+
+
 def direct_ok(x: object) -> bool:
     """Whether an eager call on ``x`` may run the backend without torch's dispatcher: a plain
-    tensor (no subclass, no functorch wrapper) outside torch.compile, jit tracing, functorch
-    transforms, forward-mode AD, torch function and dispatch modes and the profiler (each of
-    those must see ``localnorm::lrn`` itself)."""
+    strided tensor (no subclass, no functorch wrapper, no legacy vmap batching, which autograd
+    uses for batched gradients) outside torch.compile, jit tracing, functorch transforms,
+    forward-mode AD, torch function and dispatch modes and the profiler (each of those must
+    see ``localnorm::lrn`` itself)."""
     return (
         not torch.compiler.is_compiling()
         and type(x) is torch.Tensor
+        and x.layout == torch.strided
+        and _dense_key(x)
         and not torch.jit.is_tracing()
         and torch._C._len_torch_dispatch_stack() == 0
         and torch._C._len_torch_function_stack() == 0
@@ -119,7 +132,9 @@ class _Eager(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
         (x,) = ctx.saved_tensors
-        if torch.is_grad_enabled():  # create_graph: the op, which has no double backward
+        # create_graph (the op says it has no double backward) or batched gradients (vmap over
+        # the backward: grad is a functorch wrapper) go through the op, like the forward.
+        if torch.is_grad_enabled() or not direct_ok(grad):
             return lrn_backward(grad, x, *_params(ctx.spec)), None
         return _backward_impl(grad, x, ctx.spec), None
 
