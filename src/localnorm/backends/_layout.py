@@ -36,6 +36,24 @@ def dense_like(x: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def axis_views(
+    axis: int, x: torch.Tensor, *same: torch.Tensor
+) -> tuple[list[torch.Tensor], tuple[int, int, int]]:
+    """(O, L, I) views around ``axis`` of a dense ``x`` and of tensors with x's strides (the
+    permutation into memory order is worked out once; a tensor with other strides raises)."""
+    if x.is_contiguous():  # already in memory order: a plain view
+        dims = x.shape
+        shape = (math.prod(dims[:axis]), dims[axis], math.prod(dims[axis + 1 :]))
+        return [t.view(shape) for t in (x, *same)], shape
+    order = sorted(range(x.dim()), key=lambda d: (-x.stride()[d], -x.size()[d]))
+    xp = x.permute(order)  # memory order: strides decrease, so xp is contiguous
+    if not xp.is_contiguous():
+        raise ValueError("axis_view needs a dense tensor; call dense_like first")
+    pos = order.index(axis)
+    shape = (math.prod(xp.shape[:pos]), xp.shape[pos], math.prod(xp.shape[pos + 1 :]))
+    return [xp.view(shape)] + [t.permute(order).view(shape) for t in same], shape
+
+
 def axis_view(x: torch.Tensor, axis: int) -> tuple[torch.Tensor, tuple[int, int, int]]:
     """Permute a dense ``x`` into memory order and view it as (O, L, I) around ``axis``.
 
@@ -43,15 +61,8 @@ def axis_view(x: torch.Tensor, axis: int) -> tuple[torch.Tensor, tuple[int, int,
     NCHW tensor and axis 1 this is (N, C, H*W) with strides (C*H*W, H*W, 1); for channels
     last it is (N*H*W, C, 1) with strides (C, 1, 1).
     """
-    order = sorted(range(x.dim()), key=lambda d: (-x.stride()[d], -x.size()[d]))
-    xp = x.permute(order)  # memory order: strides decrease, so xp is contiguous
-    if not xp.is_contiguous():
-        raise ValueError("axis_view needs a dense tensor; call dense_like first")
-    pos = order.index(axis)
-    o = math.prod(xp.shape[:pos])
-    length = xp.shape[pos]
-    i = math.prod(xp.shape[pos + 1 :])
-    return xp.view(o, length, i), (o, length, i)
+    views, shape = axis_views(axis, x)
+    return views[0], shape
 
 
 def match_layout(t: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:

@@ -228,7 +228,7 @@ def lrn_fwd_kernel(x, y, plan, prows, before, scale, k, beta, mode, block, ntile
         yt = np.empty((1, gath, block + PAD), dtype=x.dtype)
         for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
             wide, o, i0, nb = tile_at(x.shape, block, g)
-            if direct and x.shape[2] == 1:  # lines along L are contiguous: no transpose
+            if lines:  # lines along L are contiguous: no transpose
                 fwd_lines(xb.reshape((x.shape[0], 1, length)), i0, nb, before, size, sqp, s32,
                           s, yb.reshape((x.shape[0], 1, length)), scale, k, cap, beta, mode)
                 continue

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, uint64
 
-from .numba_window import POW_0, POW_05, POW_075, POW_1
+from .numba_window import POW_0, POW_05, POW_075, POW_1, suffix_s
 
 _LO, _HI = 1e-18, 1e18
 
@@ -30,10 +30,7 @@ def t_fast(x, dy, o, i0, nb, c, restart, r, b, pre, run, pt, tt, scale, k, mode)
     one = np.float32(1.0)
     bad = 0
     for j in range(uint64(nb)):
-        v = np.float64(x[o, c, u0 + j])
-        w = v * v if restart else run[j] + v * v
-        run[j] = w
-        sv = k + scale * (w + pre[b, j])
+        sv = suffix_s(x, o, c, u0 + j, j, restart, run, pre, b, scale, k)
         bad += (sv < _LO) | (sv > _HI)
         s32 = np.float32(sv)
         a = np.sqrt(s32)

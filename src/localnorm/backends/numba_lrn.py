@@ -25,7 +25,6 @@ kernels' row segments, 12 KB apart on that shape, stop missing the TLB at every 
 from __future__ import annotations
 
 import functools
-import math
 import os
 
 import numba
@@ -34,7 +33,7 @@ import torch
 
 from .._spec import LRNSpec
 from . import _pool
-from ._layout import axis_view, dense_like, match_layout
+from ._layout import axis_views, dense_like, match_layout
 from .numba_across import WIDE_MIN, lrn_bwd_kernel, lrn_fwd_kernel, num_tiles
 from .numba_direct import abs_cap, direct_ok, square_cap
 from .numba_direct_grad import S_MAX, direct_bwd_ok
@@ -171,21 +170,8 @@ def _f32(t: torch.Tensor) -> torch.Tensor:
 
 
 def _np(t: torch.Tensor, axis: int, *same: torch.Tensor) -> list[np.ndarray]:
-    """(O, L, I) NumPy views of ``t`` and of the tensors ``same`` that share its strides (the
-    permutation is worked out once)."""
-    if t.is_contiguous():  # (O, L, I) is a plain reshape; setting .shape never copies
-        out = []
-        for u in (t, *same):
-            a = u.detach().numpy()
-            a.shape = (math.prod(a.shape[:axis]), a.shape[axis], math.prod(a.shape[axis + 1:]))
-            out.append(a)
-        return out
-    view, shape = axis_view(t, axis)
-    out = [view.detach().numpy()]
-    if same:
-        order = sorted(range(t.dim()), key=lambda d: (-t.stride()[d], -t.size()[d]))
-        out += [u.detach().permute(order).view(shape).numpy() for u in same]
-    return out
+    """(O, L, I) NumPy views of ``t`` and of the tensors ``same`` that share its strides."""
+    return [v.detach().numpy() for v in axis_views(axis, t, *same)[0]]
 
 
 def _params(spec: LRNSpec) -> tuple[float, float, float, int]:

@@ -206,6 +206,17 @@ def neg_pow32(sv, mode):
 
 
 @njit(cache=True, error_model="numpy")
+def suffix_s(src, o, c, u, j, restart, run, pre, b, scale, k):
+    """One column of a fused block-path step: move the running suffix sum of squares
+    ``run[j]`` to row c (restarting it at a block end) and return the float64 denominator
+    s = k + scale * (suffix + the prefix ``pre[b, j]``) of the row being emitted."""
+    v = np.float64(src[o, c, u])
+    w = v * v if restart else run[j] + v * v
+    run[j] = w
+    return k + scale * (w + pre[b, j])
+
+
+@njit(cache=True, error_model="numpy")
 def fwd_fast(src, o, i0, nb, c, restart, r, b, pre, run, dst, do, di0, scale, k, mode):
     """Fused float32 forward step for beta = 0.75 or 0.5: move the suffix to row c, then
     emit row r of y = x * s^-beta; returns how many s lie outside [1e-36, 1e36] (then the
@@ -219,12 +230,7 @@ def fwd_fast(src, o, i0, nb, c, restart, r, b, pre, run, dst, do, di0, scale, k,
     v0 = uint64(di0)
     bad = 0
     for j in range(uint64(nb)):
-        v = np.float64(src[o, c, u0 + j])
-        w = v * v if restart else run[j] + v * v
-        run[j] = w
-        sv = k + scale * (w + pre[b, j])
+        sv = suffix_s(src, o, c, u0 + j, j, restart, run, pre, b, scale, k)
         bad += (sv < _LO32) | (sv > _HI32)
         dst[do, r, v0 + j] = src[o, r, u0 + j] * neg_pow32(np.float32(sv), mode)
     return bad
-
-

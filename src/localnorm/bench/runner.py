@@ -256,24 +256,19 @@ def gc_paused() -> Iterator[None]:
 def _time_rep(runs: list[ProviderRun], rep: int, cfg: BenchConfig,
               flush: Callable[[], None]) -> None:
     with gc_paused():
-        _time_rep_inner(runs, rep, cfg, flush)
-
-
-def _time_rep_inner(runs: list[ProviderRun], rep: int, cfg: BenchConfig,
-                    flush: Callable[[], None]) -> None:
-    cuda = cfg.device == "cuda"
-    order = runs[rep % len(runs):] + runs[: rep % len(runs)] if runs else []
-    for run in order:
-        assert run.prep is not None
-        with environment(run.prep.env):
-            for mode, mr in run.live():
-                try:
-                    flush()
-                    if mode in run.prep.setup:
-                        run.prep.setup[mode]()
-                    mr.samples.append(sample(run.prep.calls[mode], mr.number, cuda))
-                except Exception as exc:
-                    mr.status, mr.error = "error", _short(exc)
+        cuda = cfg.device == "cuda"
+        order = runs[rep % len(runs):] + runs[: rep % len(runs)] if runs else []
+        for run in order:
+            assert run.prep is not None
+            with environment(run.prep.env):
+                for mode, mr in run.live():
+                    try:
+                        flush()
+                        if mode in run.prep.setup:
+                            run.prep.setup[mode]()
+                        mr.samples.append(sample(run.prep.calls[mode], mr.number, cuda))
+                    except Exception as exc:
+                        mr.status, mr.error = "error", _short(exc)
 
 
 def _measure_memory(run: ProviderRun, cfg: BenchConfig, input_bytes: int) -> None:
