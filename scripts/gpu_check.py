@@ -8,7 +8,9 @@ Needs only torch, triton and numpy (no pip install). Phase 1 runs the correctnes
 worker processes, which also run every timed function once so that Triton and Inductor compile
 in parallel into their on-disk caches. Phase 2 times in this process alone
 (triton.testing.do_bench, median, L2 flushed): localnorm forward, backward, forward+backward,
-torch eager and torch.compile of F.local_response_norm, and a plain copy of the same tensor.
+torch eager and torch.compile of F.local_response_norm, and a plain copy of the same tensor,
+then each TUNING variant in TUNE beside the default. Phase 3 measures the host cost per call
+(backend and public API, unsynced and isolated) and profiles the public forward+backward.
 Every item catches its own exceptions; items past --budget seconds are skipped, not run.
 Prints a compact table and writes everything to DIR/gpu_check.json.
 """
@@ -49,14 +51,11 @@ else:
     ACROSS, WITHIN, BIG_C = (2, 300, 5, 7), (2, 8, 33, 37), (2, 4096, 3, 5)
 SWEEP = [3, 5, 9, 17, 33, 65]
 # Variants of triton_lrn.TUNING timed against the defaults: (overrides, shape index, dtype, size)
-TUNE = [({"fwd_vec": 1}, 2, "fp32", 5), ({"fwd_vec": 1}, 3, "fp32", 5),
-        ({"fwd_warps": 8}, 0, "fp32", 5), ({"fwd_warps": 2}, 0, "fp32", 5),
-        ({"fwd_warps": 8}, 0, "bf16", 5), ({"bwd_warps": 8}, 0, "fp32", 5),
-        ({"bwd_warps": 2}, 0, "fp32", 5), ({"sum64_min_n": 10**6}, 0, "fp32", 65),
-        ({"cl_rows": 16}, 0, "fp32", 5)]
+TUNE = [({"fast_pow": 0}, 0, "fp32", 5), ({"fast_pow": 0}, 0, "bf16", 5),
+        ({"fast_pow": 0}, 3, "fp32", 5), ({"sum64_min_n": 10**6}, 0, "fp32", 65)]
 
 
-GPU_PLAN = {"fwd_tile": 2048, "bwd_tile": 1024, "cl_rows": 32}
+GPU_PLAN = {"fwd_tile": 2048, "cl_rows": 32}
 
 
 def _backend() -> tuple[Any, Any]:
@@ -103,6 +102,15 @@ def correctness_items() -> list[dict[str, Any]]:
     items.append(dict(region="across", dtype="fp64", layout="nchw", size=5))
     items.append(dict(region="within", dtype="fp64", layout="cl", size=3))
     items.append(dict(region="across", dtype="fp32", layout="nchw", size=5, api=True))
+    for tune in ({"fast_pow": 0},):  # the split power (POW 1), for beta != 0.75
+        for layout, size in (("nchw", 5), ("nchw", 65), ("cl", 5), ("nchw", 255)):
+            items.append(dict(region="across", dtype="fp32", layout=layout, size=size,
+                              tune=tune))
+        items.append(dict(region="across", dtype="fp32", layout="nchw", size=5, kind="spike",
+                          tune=tune))
+        items.append(dict(region="across", dtype="bf16", layout="nchw", size=5, tune=tune))
+        items.append(dict(region="within", dtype="fp16", layout="cl", size=3, tune=tune))
+        items.append(dict(region="within", dtype="fp32", layout="nchw", size=5, tune=tune))
     return items
 
 
@@ -153,6 +161,7 @@ def _ours(x: torch.Tensor, dy: torch.Tensor, spec: Any, api: bool) -> tuple[Any,
 
 def check(item: dict[str, Any]) -> dict[str, Any]:
     res = dict(item)
+    old = _tuned(item.get("tune"))
     try:
         dtype = DT[item["dtype"]]
         shape = item.get("shape") or (ACROSS if item["region"] == "across" else WITHIN)
@@ -184,6 +193,8 @@ def check(item: dict[str, Any]) -> dict[str, Any]:
         res["ok"] = bool(ok and res["finite"] and res["strides_ok"])
     except Exception:
         res["ok"], res["error"] = False, traceback.format_exc(limit=4)[-1500:]
+    finally:
+        _backend()[0].TUNING.update(old)
     return res
 
 
@@ -228,8 +239,8 @@ def probes() -> dict[str, Any]:
         except Exception:
             res[f"scan n={n} R={rows} W={warps}"] = traceback.format_exc(limit=3)[-600:]
     s = torch.logspace(-20, 20, 1 << 16, dtype=torch.float64, device=DEV).float()
-    for mode in ((3, 2) if DRY else (1, 3)):
-        for e in (-0.75, -1.75, -0.5, 0.3):
+    for mode in ((3, 2, 4) if DRY else (1, 3, 4)):
+        for e in ((-0.75,) if mode == 4 else (-0.75, -1.75, -0.5, 0.3)):
             try:
                 out = torch.empty_like(s)
                 pow_probe[(s.numel() // 1024,)](s, out, e, POW=mode, B=1024)
@@ -413,6 +424,71 @@ def yardstick() -> dict[str, Any]:
     return res
 
 
+def overhead() -> dict[str, Any]:
+    """Host-side cost per call on AlexNet conv1 fp32: CPU time over 100 back-to-back calls
+    (no sync), the per-call time once the queue drains, the latency of one call after a sync,
+    and a cProfile of the public forward+backward."""
+    import cProfile
+    import io
+    import pstats
+
+    import localnorm
+    tri, _ = _backend()
+    x = _tensor(SHAPES[0], torch.float32, "nchw", 7)
+    dy = _tensor(SHAPES[0], torch.float32, "nchw", 8)
+    y = torch.empty_like(x)
+    xg = x.detach().clone().requires_grad_()
+    spec = _spec(x, 5, "across", 1e-4, 2.0)
+    mod = localnorm.LocalResponseNorm(5, 1e-4, 0.75, 2.0)
+
+    def api_fwdbwd() -> Any:
+        return torch.autograd.grad(localnorm.local_response_norm(xg, 5, 1e-4, 0.75, 2.0), xg,
+                                   dy)
+
+    fns = {"empty_like": lambda: torch.empty_like(x), "copy": lambda: y.copy_(x),
+           "raw_fwd": lambda: tri.lrn_fwd(x, spec), "raw_bwd": lambda: tri.lrn_bwd(x, dy, spec),
+           "api_fwd": lambda: localnorm.local_response_norm(x, 5, 1e-4, 0.75, 2.0),
+           "module_fwd": lambda: mod(x), "api_fwdbwd": api_fwdbwd,
+           "eager_fwd": lambda: F.local_response_norm(x, 5, 1e-4, 0.75, 2.0)}
+    res: dict[str, Any] = {}
+    sync = torch.cuda.synchronize if not DRY else (lambda: None)
+    for name, fn in fns.items():
+        try:
+            for _ in range(10):
+                fn()
+            sync()
+            t0 = time.perf_counter()
+            for _ in range(100):
+                fn()
+            t1 = time.perf_counter()
+            sync()
+            t2 = time.perf_counter()
+            lat = []
+            for _ in range(30):
+                sync()
+                t = time.perf_counter()
+                fn()
+                sync()
+                lat.append(time.perf_counter() - t)
+            res[name] = {"cpu_us": (t1 - t0) * 1e4, "per_call_us": (t2 - t0) * 1e4,
+                         "latency_us": float(np.median(lat)) * 1e6}
+        except Exception:
+            res[name] = traceback.format_exc(limit=3)[-600:]
+    try:
+        pr = cProfile.Profile()
+        pr.enable()
+        for _ in range(100):
+            api_fwdbwd()
+        sync()
+        pr.disable()
+        buf = io.StringIO()
+        pstats.Stats(pr, stream=buf).sort_stats("tottime").print_stats(22)
+        res["profile"] = buf.getvalue()[-6000:]
+    except Exception:
+        res["profile"] = traceback.format_exc(limit=3)[-600:]
+    return res
+
+
 def _worker_init() -> None:
     os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "2")  # 8 workers share the CPUs
 
@@ -456,7 +532,7 @@ def print_report(out: dict[str, Any]) -> None:
               f"{c.get('kind', '')}{' api' if c.get('api') else ''} fwd_err="
               f"{_fmt(c.get('fwd_err'), '.2e')} bwd_err={_fmt(c.get('bwd_err'), '.2e')}"
               f" peer={_fmt(c.get('peer_fwd_err'), '.2e')}/{_fmt(c.get('peer_bwd_err'), '.2e')}"
-              f" {extra}")
+              f" {c.get('tune') or ''} {extra}")
     cols = ["copy", "fwd", "bwd", "fwdbwd", "api_fwdbwd", "eager_fwd", "eager_fwdbwd",
             "compile_fwd", "compile_fwdbwd"]
     print("\ntimes in us (x copy) [fwd: % of copy bandwidth]")
@@ -544,12 +620,20 @@ def main() -> None:
             _backend()[0].TUNING.update(old)
         out["tune"].append(dict(tune=tn[0], item=_tune_item(tn), us=r["us"], errors=r["errors"],
                                 skipped=r.get("skipped")))
+    out["overhead"] = overhead()
     out["meta"]["pow_fallbacks"] = dict(_backend()[0].STATE)
     out["path"] = os.path.join(args.out, "gpu_check.json")
     with open(out["path"], "w") as f:
         json.dump(out, f, indent=1, default=str)
     print_report(out)
     print_tune(out)
+    print("\nhost cost per call (us): cpu = 100 calls unsynced / 100; per_call incl. drain; "
+          "latency = one call between syncs")
+    for name, v in out["overhead"].items():
+        if name != "profile":
+            cells = v if isinstance(v, str) else {k: round(t, 1) for k, t in v.items()}
+            print(f"  {name:12} {cells}")
+    print(out["overhead"].get("profile", "")[-3500:])
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ DEV = "cuda" if torch.cuda.is_available() else "cpu"
 # The GPU's plan: segmented scans (slow in the interpreter, so on small tensors only), rows in
 # registers, 32 rows when the window axis is contiguous. The interpreter's default computes
 # the same segment sums as masked reductions over large tiles.
-GPU_PLAN = {"fwd_tile": 2048, "bwd_tile": 1024, "cl_rows": 32, "scan": 0}
+GPU_PLAN = {"fwd_tile": 2048, "cl_rows": 32, "scan": 0}
 
 
 @pytest.fixture(autouse=True)
@@ -178,7 +178,7 @@ def _peer(x, dy, size, region):
     return y.detach().to(x.dtype), g.to(x.dtype)
 
 
-@pytest.mark.parametrize("pow_mode", [-1, 3])
+@pytest.mark.parametrize("pow_mode", [-1, 3, 4])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("region", ["across", "within"])
 def test_half_precision(dtype, region, pow_mode, monkeypatch):
@@ -212,7 +212,42 @@ def test_int64_offsets_and_fast_pow(monkeypatch):
                                               1e-6), rtol=1e-5)
 
 
-@pytest.mark.parametrize("pow_mode", [-1, 3])
+@pytest.mark.parametrize("region", ["across", "within"])
+@pytest.mark.parametrize("size", [3, 5, 65])
+def test_rsqrt_power_for_beta_three_quarters(size, region, monkeypatch):
+    """POW 4 (s^-0.75 = r sqrt(r), r = rsqrt(s)), the GPU's default for beta = 0.75."""
+    for key, val in GPU_PLAN.items():
+        monkeypatch.setitem(triton_lrn.TUNING, key, val)
+    monkeypatch.setitem(triton_lrn.TUNING, "pow", 4)
+    _check(randn(2, 9, 5, 4, seed=size, scale=2.0), size, region=region)
+    _check(spike((2, 9, 3, 3), channel=4), size, region=region, alpha=1.0, k=1e-6)
+
+
+def test_rsqrt_power_is_chosen_for_beta_three_quarters_only(monkeypatch):
+    x = randn(2, 6, 3, 3)
+    monkeypatch.setattr(triton_lrn, "_pow_mode", lambda dtype: 1)  # as on a GPU
+
+    def pow_mode(beta):
+        spec = make_lrn_spec(x, 5, 1.0, beta, 1.0, "across", None, 1)
+        return triton_lrn._common(x.view(2, 6, 9), 5, 2, spec)[1]["POW"]
+
+    assert pow_mode(0.75) == 4 and pow_mode(0.5) == 1 and pow_mode(0.7500001) == 1
+    monkeypatch.setitem(triton_lrn.TUNING, "fast_pow", 0)
+    assert pow_mode(0.75) == 1
+
+
+def test_backward_where_s_to_minus_beta_minus_one_overflows():
+    """k = 1e-30 and x = 0: s^(-beta-1) = 1e52.5 overflows float32, yet dx = dy k^-beta =
+    3.2e22 is finite; t = u x / s keeps x = 0 from making 0 * inf."""
+    x = torch.zeros(2, 7, 3, 3)
+    dy = randn(2, 7, 3, 3, seed=3)
+    y, dx = _run(x, dy, 5, alpha=1.0, k=1e-30)
+    assert torch.equal(y, x) and torch.isfinite(dx).all()
+    want = dy.double() * 1e-30 ** -0.75
+    assert torch.allclose(dx.double(), want, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("pow_mode", [-1, 3, 4])
 def test_deterministic_and_nan_stays_in_its_window(pow_mode, monkeypatch):
     monkeypatch.setitem(triton_lrn.TUNING, "pow", pow_mode)
     x = randn(2, 12, 3, 3, seed=13)

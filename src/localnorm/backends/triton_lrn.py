@@ -1,19 +1,24 @@
-"""Triton backend: fused LRN forward and backward on CUDA tensors (kernels in triton_kernels).
+"""Triton backend: LRN forward and backward on CUDA tensors (kernels in triton_kernels).
 
-Across channels one kernel does the forward (y = x (k + A sum_W x^2)^-beta) and one the
-backward (dx = dy s^-beta - 2 A beta x sum_{W^T} dy x s^(-beta-1)): each reads x (and dy)
-once from memory and writes once, recomputing s in registers instead of storing it. Every
-window length compiles its own kernel (N is a compile-time constant, so segment boundaries
-fold away); a program owns a tile of R channel rows x positions.
+Across channels one pass does the forward, y = x s^-beta with s = k + A sum_W x^2: it reads x
+once from memory and writes y once, recomputing s in registers. The backward,
+dx = dy s^-beta - 2 A beta x sum_{W^T} t with t = dy x s^(-beta-1), runs two such passes: the
+first takes the window of x^2 and writes t and u = dy s^-beta to float32 scratches (float64 for
+float64 input), the second takes the transposed window of t and writes dx = u - 2 A beta x T.
+Every window length compiles its own kernel (N is a compile-time constant, so segment
+boundaries fold away); a program owns a tile of R channel rows x positions.
 
-Cost (SASS for sm_90, float32, N <= 16): ~65 instructions per output element forward and ~145
-backward, about what an H100 issues in the time it streams the bytes, so both stay close to
-memory speed; bfloat16 halves the bytes but not the instructions, so it is bound by issue.
+Measured on an H200 (triton 3.6, AlexNet conv1 (32, 96, 55, 55) float32, window 5; kernel
+times from the profiler): forward 27.3 us and backward 86 us against 18.5 us for a copy of x
+(the forward moves the copy's bytes, the backward eight tensor passes). A backward fused into
+one kernel (one read of x and dy, one write of dx, s recomputed on three shifted tiles) held
+~12 tiles per thread and ran at 194-242 us against 123 us for the two passes (do_bench, same
+run). For beta = 0.75, POW 4 (s^-0.75 = r sqrt(r), r = rsqrt(s): two MUFU operations, ~2.6e-7
+relative) replaces the ~20-instruction split power: forward 42.6 -> 31.6 us (do_bench, same
+run). docs/BENCHMARKS.md has the rest.
 
 Within a channel the size^d box is separable: one pass per spatial axis, partial sums in a
-float32 scratch (float64 for float64 input). Cost, for d = 2 (NCHW): forward reads x twice and
-writes and reads one scratch (about 2.5x a copy in float32); backward runs four passes with
-two scratches (about 5x). A single spatial axis (rank 3) uses the fused kernels.
+float32 scratch (float64 for float64 input). A single spatial axis (rank 3) is one pass.
 
 Accumulation is float32 for float16/bfloat16/float32 (window sums of 64 terms or more in
 float64, whose sequential float32 error would approach 1e-6) and float64 for float64; window
@@ -26,13 +31,13 @@ module is imported), which is how CI tests every kernel without a GPU.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from typing import Any
 
 import numpy as np
 import torch
-import triton
 import triton.language as tl
 
 from .._spec import LRNSpec
@@ -43,15 +48,15 @@ NAME = "triton"
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"  # read when triton.jit decorated K
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
-# Launch plan. On GPU, forward programs keep up to 32 rows per thread and backward ones 16
-# (8 for float64): more would spill registers. ``*_tile`` sizes the interpreter's big tiles
-# (few programs, which is what makes it fast). ``cl_rows`` is the least R when the window axis
-# is the contiguous one (channels-last), so one thread reads whole cache lines along it.
+# Launch plan. On GPU, programs keep up to 32 rows per thread (more would spill registers).
+# ``fwd_tile`` sizes the interpreter's big tiles (few programs, which is what makes it fast).
+# ``cl_rows`` is the least R when the window axis is the contiguous one (channels-last), so one
+# thread reads whole cache lines along it. Measured on an H200 and rejected: 8 or 2 warps
+# (forward 47 and 43 us against 42.6 with 4), R >= 32 on NCHW (52 us), lanes of 4 or 8 warps
+# splitting long windows (n = 65: 319 and 414 us against 254 with one warp).
 TUNING: dict[str, int] = {
     "fwd_tile": 1 << 14 if INTERPRET else 2048,
-    "bwd_tile": 1 << 14 if INTERPRET else 1024,
     "fwd_warps": 4,
-    "bwd_warps": 4,
     "max_rows": 256,
     "cl_rows": 64 if INTERPRET else 32,
     "sum64_min_n": 64,  # float32 input: window sums of n >= this many terms run in float64
@@ -59,6 +64,7 @@ TUNING: dict[str, int] = {
     "big_numel": 2**30,  # int64 offsets from this many elements on
     "pow": -1,  # force a POW mode for float16/bfloat16/float32 (tests); -1: by device
     "scan": 1 if INTERPRET else 0,  # 0 segmented scans, 1 masked reductions (interpreter)
+    "fast_pow": 1,  # 1: beta = 0.75 takes POW 4 (rsqrt and sqrt) where POW 1 would run
 }
 STATE: dict[str, Any] = {"libdevice_error": None, "asm_error": None}
 
@@ -80,6 +86,17 @@ def why_not(op: str, x: torch.Tensor, spec: object) -> str | None:
     return f"needs a CUDA tensor (or CPU with TRITON_INTERPRET=1), got {x.device.type}"
 
 
+def _p2(v: int) -> int:
+    """The least power of two >= v (v >= 1); host-side: ``triton.next_power_of_2`` and
+    ``triton.cdiv`` are constexpr functions costing microseconds a call on the launch path."""
+    return 1 << (v - 1).bit_length()
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@functools.lru_cache(maxsize=256)
 def _split(v: float) -> tuple[float, float]:
     """float64 ``v`` as a float32 pair hi + lo (Triton passes float arguments as float32)."""
     hi = float(np.float32(v))  # numpy scalars: no tensor allocation on the launch path
@@ -107,7 +124,7 @@ def _window(length: int, before: int, after: int) -> tuple[int, int]:
 def _rows(n: int, least: int) -> int:
     """Rows per program: a power of two >= max(n, least) whose whole segments of n leave at most
     a fifth of the rows idle (else the least idle one up to ``max_rows``)."""
-    r = max(2, triton.next_power_of_2(max(n, least)))
+    r = max(2, _p2(max(n, least)))
     top = max(r, TUNING["max_rows"])
     best = (1.0, r)
     while r <= top:
@@ -123,10 +140,19 @@ def _plan(view: torch.Tensor, n: int, tile: int, warps: int, vec: bool = False,
           per_thread: int = 32) -> dict[str, int]:
     """Block shape, grid and warps for an (O, L, I) view and window length n. Up to
     ``per_thread`` rows stay inside one thread (one position per lane, or four with ``vec``),
-    so the segmented scans are unrolled register adds; longer tiles run on one warp whose lanes
-    split the rows (warps never split rows: that would scan through shared memory)."""
+    so the segmented scans are unrolled register adds; longer tiles split the rows across the
+    lanes of ``wide_warps`` warps."""
     o, length, i = view.shape
     contiguous_axis = view.stride(1) == 1 and i == 1
+    return _plan_for(o, length, i, contiguous_axis, n, tile, warps, vec, per_thread,
+                     tuple(TUNING.values()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _plan_for(o: int, length: int, i: int, contiguous_axis: bool, n: int, tile: int,
+              warps: int, vec: bool, per_thread: int, tuning: tuple[int, ...]
+              ) -> dict[str, int]:
+    """:func:`_plan` for a view's sizes (``tuning``, the values of TUNING, keys the cache)."""
     rows = _rows(n, min(TUNING["cl_rows"], length) if contiguous_axis else 1)
     if TUNING["scan"] == 1:  # interpreter: big tiles, bounded (R, R, positions) masks
         bp = max(1, min(tile // rows, 2**20 // rows**2))
@@ -134,12 +160,12 @@ def _plan(view: torch.Tensor, n: int, tile: int, warps: int, vec: bool = False,
         bp = 32 * warps * (4 if vec else 1)
     else:
         warps, bp = 1, max(1, 32 * per_thread // rows)
-    bp = min(bp, triton.next_power_of_2(max(1, o * i)))
-    bi = min(triton.next_power_of_2(i), bp)
+    bp = min(bp, _p2(max(1, o * i)))
+    bi = min(_p2(i), bp)
     bo = max(1, bp // bi)
-    n_ct = triton.cdiv(length, (rows // n) * n)
-    n_ib = triton.cdiv(i, bi)
-    grid = n_ct * n_ib * triton.cdiv(o, bo)
+    n_ct = _cdiv(length, (rows // n) * n)
+    n_ib = _cdiv(i, bi)
+    grid = n_ct * n_ib * _cdiv(o, bo)
     warps = max(1, min(warps, bp * rows // 32))
     return {"R": rows, "BO": bo, "BI": bi, "n_ct": n_ct, "n_ib": n_ib, "grid": grid,
             "num_warps": warps}
@@ -164,6 +190,8 @@ def _launch(kernel: Any, plan: dict[str, int], args: list[Any], meta: dict[str, 
 
 
 def _common(view: torch.Tensor, n: int, before: int, spec: LRNSpec) -> tuple[list[Any], dict]:
+    """Kernel arguments and compile-time meta. The kernels raise s only to -beta, so beta =
+    0.75 takes POW 4 on GPU (two MUFU operations instead of the split power)."""
     k, a, nb = _split(spec.k), _split(spec.scale), _split(-spec.beta)
     o, length, i = view.shape
     s_o, s_l, s_i = view.stride()
@@ -172,20 +200,23 @@ def _common(view: torch.Tensor, n: int, before: int, spec: LRNSpec) -> tuple[lis
     big = view.numel() >= TUNING["big_numel"]
     wide = view.dtype == torch.float32 and n >= TUNING["sum64_min_n"]
     sumt = tl.float64 if wide else acc
-    meta = {"N": n, "BEFORE": before, "ACC": acc, "BIG": big, "POW": _pow_mode(view.dtype),
+    pow_mode = _pow_mode(view.dtype)
+    if pow_mode == 1 and TUNING["fast_pow"] and spec.beta == 0.75:
+        pow_mode = 4
+    meta = {"N": n, "BEFORE": before, "ACC": acc, "BIG": big, "POW": pow_mode,
             "SUMT": sumt, "SCAN": TUNING["scan"]}
     return args, meta
 
 
-def _pass(src: torch.Tensor, x: torch.Tensor, dy: torch.Tensor, s: torch.Tensor,
+def _pass(src: torch.Tensor, x: torch.Tensor, dy: torch.Tensor, u: torch.Tensor,
           out: torch.Tensor, axis: int, before: int, after: int, spec: LRNSpec,
           src_mode: int, epi: int) -> None:
     """One launch of ``_lrn_pass_kernel`` along ``axis`` (all tensors share x's strides)."""
-    cache: dict[int, torch.Tensor] = {}  # src, dy and s are often x itself: view it once
-    for t in (src, x, dy, s, out):
+    cache: dict[int, torch.Tensor] = {}  # src, dy and u are often x itself: view it once
+    for t in (src, x, dy, u, out):
         if id(t) not in cache:
             cache[id(t)] = axis_view(t, axis)[0]
-    views = [cache[id(t)] for t in (src, x, dy, s, out)]
+    views = [cache[id(t)] for t in (src, x, dy, u, out)]
     xv = views[1]
     n, b = _window(xv.shape[1], before, after)
     args, meta = _common(xv, n, b, spec)
@@ -205,7 +236,7 @@ def _scratch(x: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(x, dtype=acc)
 
 
-def _separable(src: torch.Tensor, xd: torch.Tensor, dy: torch.Tensor, s: torch.Tensor,
+def _separable(src: torch.Tensor, xd: torch.Tensor, dy: torch.Tensor, u: torch.Tensor,
                final: torch.Tensor, bufs: list[torch.Tensor], before: int, after: int,
                spec: LRNSpec, first_src: int, last_epi: int) -> None:
     """One pass per window axis: the first reads ``src`` in mode ``first_src``, the middle ones
@@ -215,7 +246,7 @@ def _separable(src: torch.Tensor, xd: torch.Tensor, dy: torch.Tensor, s: torch.T
     for idx, ax in enumerate(axes):
         last = idx == len(axes) - 1
         out = final if last else bufs[idx % 2]
-        _pass(src, xd, dy, s, out, ax, before, after, spec, first_src if idx == 0 else 0,
+        _pass(src, xd, dy, u, out, ax, before, after, spec, first_src if idx == 0 else 0,
               last_epi if last else 0)
         src = out
 
@@ -231,17 +262,6 @@ def lrn_fwd(x: torch.Tensor, spec: LRNSpec) -> torch.Tensor:
     return y
 
 
-def _bwd_fused(xd: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, axis: int,
-               spec: LRNSpec) -> None:
-    xv, _ = axis_view(xd, axis)
-    n, b = _window(xv.shape[1], spec.before, spec.after)
-    args, meta = _common(xv, n, b, spec)
-    per_thread = 8 if xv.dtype == torch.float64 else 16  # the backward holds ~12 tiles live
-    plan = _plan(xv, n, TUNING["bwd_tile"], TUNING["bwd_warps"], per_thread=per_thread)
-    views = [xv, axis_view(dy, axis)[0], axis_view(dx, axis)[0]]
-    _launch(K._lrn_bwd_kernel, plan, [*views, *args], meta)
-
-
 def lrn_bwd(x: torch.Tensor, grad_out: torch.Tensor, spec: LRNSpec) -> torch.Tensor:
     """dx = dy s^-beta - 2 A beta x * (transposed-window sum of dy x s^(-beta-1))."""
     xd = dense_like(x)
@@ -249,12 +269,10 @@ def lrn_bwd(x: torch.Tensor, grad_out: torch.Tensor, spec: LRNSpec) -> torch.Ten
     dx = torch.empty_like(xd)
     if xd.numel() == 0 or spec.beta == 0:
         return dx.copy_(dy)
-    if len(spec.axes) == 1:
-        _bwd_fused(xd, dy, dx, spec.axes[0], spec)
-        return dx
-    # Separable passes: s = k + A box(x^2) into a scratch, then the transposed box of t.
-    s = _scratch(xd)
+    # Two rounds of passes: the window of x^2 gives t and u (scratches), then the transposed
+    # window of t gives dx = u - 2 A beta x T. Each pass reads its tensors once from memory.
+    t, u = _scratch(xd), _scratch(xd)
     bufs = [_scratch(xd) for _ in range(min(2, len(spec.axes) - 1))]
-    _separable(xd, xd, dy, s, s, bufs, spec.before, spec.after, spec, 1, 2)
-    _separable(s, xd, dy, s, dx, bufs, spec.after, spec.before, spec, 2, 3)
+    _separable(xd, xd, dy, u, t, bufs, spec.before, spec.after, spec, 1, 4)
+    _separable(t, xd, dy, u, dx, bufs, spec.after, spec.before, spec, 0, 5)
     return dx
