@@ -20,7 +20,7 @@ from localnorm import backends
 from localnorm.bench import BenchConfig, run, validate
 from localnorm.bench import memory as bench_memory
 from localnorm.bench.cli import config_from_args, parse_shapes, parse_sizes
-from localnorm.bench.report import render
+from localnorm.bench.report import analyse, render
 from localnorm.bench.schema import SchemaError, describe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,6 +108,28 @@ def test_targets_and_sweep(tiny_doc: dict[str, Any]) -> None:
     assert sweep["sizes"] == [3, 5] and sweep["largest_over_smallest"] > 0
     text = render(tiny_doc)
     assert "lrn/tiny/fp32/nchw/sweep/n3" in text and "targets (issue 3)" in text
+
+
+def test_cuda_targets_also_use_kernel_times(tiny_doc: dict[str, Any]) -> None:
+    """On CUDA the copy and peer targets are checked twice: on wall medians and on the GPU
+    kernel times (host-bound isolated calls would otherwise hide what the kernels do)."""
+    doc = copy.deepcopy(tiny_doc)
+    doc["config"]["device"] = "cuda"
+    case = _case(doc, "lrn/tiny/fp32/nchw/n5")
+    kernels = {("localnorm", "fwd"): 2e-5, ("localnorm", "fwdbwd"): 1e-4,
+               ("copy", "fwd"): 1e-5, ("torch-eager", "fwdbwd"): 4e-3}
+    for (name, mode), value in kernels.items():
+        _prov(case, name)["modes"][mode]["kernel_s"] = value
+    doc.update(analyse(doc))
+    validate(doc)
+    got = {t["id"]: t for t in doc["targets"] if t["case"] == f"{case['id']} (GPU kernel time)"}
+    assert got["fwd-copy"]["value"] == pytest.approx(2.0) and got["fwd-copy"]["met"] is False
+    assert got["fwdbwd-copy"]["value"] == pytest.approx(10.0)
+    assert got["speedup-eager"]["value"] == pytest.approx(40.0) and got["speedup-eager"]["met"]
+    assert got["speedup-compile"]["value"] is None  # compile was not run
+    bw = next(t for t in doc["targets"] if t["id"] == "gpu-bandwidth")
+    assert bw["value"] == pytest.approx(2.0) and bw["met"] is False
+    assert "(GPU kernel time)" in render(doc)
 
 
 def test_validate_names_the_bad_field(tiny_doc: dict[str, Any]) -> None:
