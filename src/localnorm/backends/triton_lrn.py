@@ -140,8 +140,8 @@ def _plan(view: torch.Tensor, n: int, tile: int, warps: int, vec: bool = False,
           per_thread: int = 32) -> dict[str, int]:
     """Block shape, grid and warps for an (O, L, I) view and window length n. Up to
     ``per_thread`` rows stay inside one thread (one position per lane, or four with ``vec``),
-    so the segmented scans are unrolled register adds; longer tiles split the rows across the
-    lanes of ``wide_warps`` warps."""
+    so the segmented scans are unrolled register adds; longer tiles run on one warp whose lanes
+    split the rows (more warps splitting them measured slower, see TUNING)."""
     o, length, i = view.shape
     contiguous_axis = view.stride(1) == 1 and i == 1
     return _plan_for(o, length, i, contiguous_axis, n, tile, warps, vec, per_thread,
