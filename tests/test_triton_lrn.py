@@ -227,11 +227,12 @@ def test_rsqrt_power_is_chosen_for_beta_three_quarters_only(monkeypatch):
     x = randn(2, 6, 3, 3)
     monkeypatch.setattr(triton_lrn, "_pow_mode", lambda dtype: 1)  # as on a GPU
 
-    def pow_mode(beta):
-        spec = make_lrn_spec(x, 5, 1.0, beta, 1.0, "across", None, 1)
+    def pow_mode(beta, k=1.0):
+        spec = make_lrn_spec(x, 5, 1.0, beta, k, "across", None, 1)
         return triton_lrn._common(x.view(2, 6, 9), 5, 2, spec)[1]["POW"]
 
     assert pow_mode(0.75) == 4 and pow_mode(0.5) == 1 and pow_mode(0.7500001) == 1
+    assert pow_mode(0.75, k=2.0**-126) == 4 and pow_mode(0.75, k=1e-39) == 1  # subnormal k
     monkeypatch.setitem(triton_lrn.TUNING, "fast_pow", 0)
     assert pow_mode(0.75) == 1
 

@@ -212,7 +212,7 @@ def _lrn_pass_kernel(
         s = k + a * ws
         q = _pow(s, nb, POW)
         u = dyv * q
-        res = (u * xv) / s
+        res = tl.where(xv == 0.0, 0.0, (u * xv) / s)  # 0, also if a subnormal k flushed s to 0
         uc = c.to(tl.int64) if BIG else c
         tl.store(u_ptr + uc * sL + pos, u.to(u_ptr.dtype.element_ty), mask=cm & pmask)
     else:

@@ -201,7 +201,9 @@ def _common(view: torch.Tensor, n: int, before: int, spec: LRNSpec) -> tuple[lis
     wide = view.dtype == torch.float32 and n >= TUNING["sum64_min_n"]
     sumt = tl.float64 if wide else acc
     pow_mode = _pow_mode(view.dtype)
-    if pow_mode == 1 and TUNING["fast_pow"] and spec.beta == 0.75:
+    # POW 4 needs s >= k to be a normal float32: rsqrt flushes a subnormal s to 0 (then
+    # 0 * inf = NaN where x = 0), while the split power stays finite there.
+    if pow_mode == 1 and TUNING["fast_pow"] and spec.beta == 0.75 and spec.k >= 2.0**-126:
         pow_mode = 4
     meta = {"N": n, "BEFORE": before, "ACC": acc, "BIG": big, "POW": pow_mode,
             "SUMT": sumt, "SCAN": TUNING["scan"]}
