@@ -3,8 +3,9 @@
 Across channels one pass does the forward, y = x s^-beta with s = k + A sum_W x^2: it reads x
 once from memory and writes y once, recomputing s in registers. The backward,
 dx = dy s^-beta - 2 A beta x sum_{W^T} t with t = dy x s^(-beta-1), runs two such passes: the
-first takes the window of x^2 and writes t and u = dy s^-beta to float32 scratches (float64 for
-float64 input), the second takes the transposed window of t and writes dx = u - 2 A beta x T.
+first takes the window of x^2 and writes t and u = dy s^-beta (t to a float32 scratch, float64
+for float64 input; u into dx's own buffer, or a float32 scratch for float16/bfloat16), the
+second takes the transposed window of t and writes dx = u - 2 A beta x T.
 Every window length compiles its own kernel (N is a compile-time constant, so segment
 boundaries fold away); a program owns a tile of R channel rows x positions.
 
@@ -271,9 +272,12 @@ def lrn_bwd(x: torch.Tensor, grad_out: torch.Tensor, spec: LRNSpec) -> torch.Ten
     dx = torch.empty_like(xd)
     if xd.numel() == 0 or spec.beta == 0:
         return dx.copy_(dy)
-    # Two rounds of passes: the window of x^2 gives t and u (scratches), then the transposed
-    # window of t gives dx = u - 2 A beta x T. Each pass reads its tensors once from memory.
-    t, u = _scratch(xd), _scratch(xd)
+    # Two rounds of passes: the window of x^2 gives t and u, then the transposed window of t
+    # gives dx = u - 2 A beta x T. Each pass reads its tensors once from memory. For float32
+    # and float64 u lives in dx itself (the last pass reads each element of u, then writes dx
+    # over it, in the same program); float16/bfloat16 keep u in a float32 scratch.
+    t = _scratch(xd)
+    u = _scratch(xd) if xd.dtype in (torch.float16, torch.bfloat16) else dx
     bufs = [_scratch(xd) for _ in range(min(2, len(spec.axes) - 1))]
     _separable(xd, xd, dy, u, t, bufs, spec.before, spec.after, spec, 1, 4)
     _separable(t, xd, dy, u, dx, bufs, spec.after, spec.before, spec, 0, 5)
