@@ -77,11 +77,15 @@ def _check(x, size, rtol=1e-6, **kw):
     assert dx.stride() == torch.empty_like(x).stride()
 
 
+def _gpu_plan(monkeypatch):
+    for key, val in GPU_PLAN.items():
+        monkeypatch.setitem(triton_lrn.TUNING, key, val)
+
+
 @pytest.fixture(params=["interp_plan", "gpu_plan"])
 def plan(request, monkeypatch):
     if request.param == "gpu_plan":
-        for key, val in GPU_PLAN.items():
-            monkeypatch.setitem(triton_lrn.TUNING, key, val)
+        _gpu_plan(monkeypatch)
     return request.param
 
 
@@ -196,8 +200,7 @@ def test_half_precision(dtype, region, pow_mode, monkeypatch):
 
 @pytest.mark.parametrize("size", [3, 5, 9])
 def test_vectorised_forward_variant(size, monkeypatch):
-    for key, val in GPU_PLAN.items():
-        monkeypatch.setitem(triton_lrn.TUNING, key, val)
+    _gpu_plan(monkeypatch)
     monkeypatch.setitem(triton_lrn.TUNING, "fwd_vec", 1)
     _check(randn(2, 11, 4, 4, seed=size, scale=2.0), size)  # H*W = 16: strides 16-aligned
 
@@ -216,8 +219,7 @@ def test_int64_offsets_and_fast_pow(monkeypatch):
 @pytest.mark.parametrize("size", [3, 5, 65])
 def test_rsqrt_power_for_beta_three_quarters(size, region, monkeypatch):
     """POW 4 (s^-0.75 = r sqrt(r), r = rsqrt(s)), the GPU's default for beta = 0.75."""
-    for key, val in GPU_PLAN.items():
-        monkeypatch.setitem(triton_lrn.TUNING, key, val)
+    _gpu_plan(monkeypatch)
     monkeypatch.setitem(triton_lrn.TUNING, "pow", 4)
     _check(randn(2, 9, 5, 4, seed=size, scale=2.0), size, region=region)
     _check(spike((2, 9, 3, 3), channel=4), size, region=region, alpha=1.0, k=1e-6)

@@ -43,7 +43,7 @@ import triton.language as tl
 
 from .._spec import LRNSpec
 from . import triton_kernels as K
-from ._layout import axis_view, dense_like, match_layout
+from ._layout import axis_views, dense_like, match_layout
 
 NAME = "triton"
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"  # read when triton.jit decorated K
@@ -137,30 +137,32 @@ def _rows(n: int, least: int) -> int:
     return best[1]
 
 
-def _plan(view: torch.Tensor, n: int, tile: int, warps: int, vec: bool = False,
-          per_thread: int = 32) -> dict[str, int]:
+_ROWS_PER_THREAD = 32  # rows one thread keeps in registers (more would spill)
+
+
+def _plan(view: torch.Tensor, n: int, tile: int, warps: int, vec: bool = False
+          ) -> dict[str, int]:
     """Block shape, grid and warps for an (O, L, I) view and window length n. Up to
-    ``per_thread`` rows stay inside one thread (one position per lane, or four with ``vec``),
+    ``_ROWS_PER_THREAD`` rows stay inside one thread (one position per lane, or four with ``vec``),
     so the segmented scans are unrolled register adds; longer tiles run on one warp whose lanes
     split the rows (more warps splitting them measured slower, see TUNING)."""
     o, length, i = view.shape
     contiguous_axis = view.stride(1) == 1 and i == 1
-    return _plan_for(o, length, i, contiguous_axis, n, tile, warps, vec, per_thread,
-                     tuple(TUNING.values()))
+    return _plan_for(o, length, i, contiguous_axis, n, tile, warps, vec, tuple(TUNING.values()))
 
 
 @functools.lru_cache(maxsize=1024)
 def _plan_for(o: int, length: int, i: int, contiguous_axis: bool, n: int, tile: int,
-              warps: int, vec: bool, per_thread: int, tuning: tuple[int, ...]
+              warps: int, vec: bool, tuning: tuple[int, ...]
               ) -> dict[str, int]:
     """:func:`_plan` for a view's sizes (``tuning``, the values of TUNING, keys the cache)."""
     rows = _rows(n, min(TUNING["cl_rows"], length) if contiguous_axis else 1)
     if TUNING["scan"] == 1:  # interpreter: big tiles, bounded (R, R, positions) masks
         bp = max(1, min(tile // rows, 2**20 // rows**2))
-    elif rows <= per_thread:
+    elif rows <= _ROWS_PER_THREAD:
         bp = 32 * warps * (4 if vec else 1)
     else:
-        warps, bp = 1, max(1, 32 * per_thread // rows)
+        warps, bp = 1, max(1, 32 * _ROWS_PER_THREAD // rows)
     bp = min(bp, _p2(max(1, o * i)))
     bi = min(_p2(i), bp)
     bo = max(1, bp // bi)
@@ -215,11 +217,9 @@ def _pass(src: torch.Tensor, x: torch.Tensor, dy: torch.Tensor, u: torch.Tensor,
           out: torch.Tensor, axis: int, before: int, after: int, spec: LRNSpec,
           src_mode: int, epi: int) -> None:
     """One launch of ``_lrn_pass_kernel`` along ``axis`` (all tensors share x's strides)."""
-    cache: dict[int, torch.Tensor] = {}  # src, dy and u are often x itself: view it once
-    for t in (src, x, dy, u, out):
-        if id(t) not in cache:
-            cache[id(t)] = axis_view(t, axis)[0]
-    views = [cache[id(t)] for t in (src, x, dy, u, out)]
+    uniq = {id(t): t for t in (x, src, dy, u, out)}  # src, dy and u are often x itself
+    by_id = dict(zip(uniq, axis_views(axis, *uniq.values())[0], strict=True))
+    views = [by_id[id(t)] for t in (src, x, dy, u, out)]
     xv = views[1]
     n, b = _window(xv.shape[1], before, after)
     args, meta = _common(xv, n, b, spec)
