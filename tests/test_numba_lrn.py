@@ -7,6 +7,10 @@ fallback, thread counts).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -117,6 +121,19 @@ def test_spike(region):
     for size in (3, 5, 65) if region == "across" else (3, 5):
         y, dx = check(x, _spec(x, size, 1.0, 0.75, 1e-6, region))
         assert torch.isfinite(y).all() and torch.isfinite(dx).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_block_path_planes_of_several_tiles(dtype):
+    # planes of 30 * 37 = 1110 columns are cut into 512-column tiles (512, 512, 86), walked
+    # along the mirrored axis with the next rows prefetched; windows longer than the axis
+    # (65 > 40) and one-sided windows included
+    x = spike((2, 40, 30, 37), channel=17, seed=36).to(dtype)
+    dy = randn(2, 40, 30, 37, seed=37, dtype=dtype)
+    for size in (11, 40, 65) if dtype == torch.float32 else (5, 65):
+        for before in sorted({0, size // 2, size - 1}):
+            check(x, _spec(x, size, 1.0, 0.75, 1e-6, "across", before), dy=dy)
+    check(x, _spec(x, 11, 0.5, 0.6, 1.0), dy=dy)  # a beta without a fused path
 
 
 @pytest.mark.parametrize("layout", ["nchw", "channels_last", "short_inner"])
@@ -266,18 +283,40 @@ def test_deterministic_across_runs_and_threads(case, monkeypatch):
     make, region = CASES[case]
     x = make()
     dy = randn(*x.shape, seed=22)
-    spec = _spec(x, 5, 1.0, 0.75, 1e-3, region)
     saved = torch.get_num_threads()
-    outs = []
-    try:
-        for threads in (1, 2, 2, 1):
-            torch.set_num_threads(threads)
-            outs.append((numba_lrn.lrn_fwd(x, spec), numba_lrn.lrn_bwd(x, dy, spec)))
-            assert numba.get_num_threads() == min(threads, numba.config.NUMBA_NUM_THREADS)
-    finally:
-        torch.set_num_threads(saved)
-    for y, dx in outs[1:]:
-        assert torch.equal(y, outs[0][0]) and torch.equal(dx, outs[0][1])
+    for size in (5, 11):  # the direct paths (float32, size <= 9) and the block path
+        spec = _spec(x, size, 1.0, 0.75, 1e-3, region)
+        outs = []
+        try:
+            for threads in (1, 2, 2, 1):
+                torch.set_num_threads(threads)
+                outs.append((numba_lrn.lrn_fwd(x, spec), numba_lrn.lrn_bwd(x, dy, spec)))
+                assert numba.get_num_threads() == min(threads, numba.config.NUMBA_NUM_THREADS)
+        finally:
+            torch.set_num_threads(saved)
+        for y, dx in outs[1:]:
+            assert torch.equal(y, outs[0][0]) and torch.equal(dx, outs[0][1])
+
+
+def test_first_launch_keeps_torchs_thread_count():
+    # numba's OpenMP pool, started by the first parallel launch of a process, set the
+    # process's OpenMP thread count to its own size: torch at 1 thread went on at 2. A fresh
+    # process is needed: in this one the pool has long started.
+    code = (
+        "import torch, numba\n"
+        "from localnorm._spec import make_lrn_spec\n"
+        "from localnorm.backends import numba_lrn\n"
+        "numba_lrn._PARALLEL_MIN_NUMEL = 0\n"
+        "torch.set_num_threads(1)\n"
+        "x = torch.randn(2, 8, 30, 37)\n"
+        "spec = make_lrn_spec(x, 5, 1.0, 0.75, 1.0, 'across', None, 1)\n"
+        "numba_lrn.lrn_bwd(x, x, spec)\n"
+        "print(torch.get_num_threads(), numba.get_num_threads(), numba.config.NUMBA_NUM_THREADS)\n"
+    )
+    env = dict(os.environ, NUMBA_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True, timeout=600).stdout.split()
+    assert out == ["1", "1", "2"], out
 
 
 @pytest.mark.parametrize("shape", [(0, 4, 3, 3), (2, 0, 3, 3), (2, 4, 0, 3), (1, 1, 1, 1)])

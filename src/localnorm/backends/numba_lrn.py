@@ -42,13 +42,15 @@ from .numba_window import pow_mode, scratch_rows, window_index
 NAME = "numba"
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _LOW = (torch.float16, torch.bfloat16)
-# Tile widths: wide tiles mean long vector loops and long runs of memory. Measured on the
-# AlexNet conv1 shape (one thread): forward is best at 1024 columns, backward (which keeps
-# p and t of a whole tile in float64 scratch) at 512, channels-last (gathered) tiles at 512;
-# 64 columns are 2-3x slower. The cap keeps a tile's float64 scratch within about 2 MiB for
-# very long channel axes.
+# Tile widths of the block path: wide tiles mean long vector loops and long runs of memory,
+# narrow ones keep a tile's float64 scratch in cache. Measured on the AlexNet conv1 shape,
+# 2 threads, with the rows prefetched one ahead (numba_prefetch): forward at window 65
+# 3.9 ms at 512 columns, 4.3 ms at 1024, 4.7 ms at 2048 (1024 was best before prefetching);
+# backward (which keeps p and t of a whole tile in float64 scratch) best at 512 (256: +8%,
+# 1024: +5%); channels-last (gathered) tiles at 512; 64 columns are 2-3x slower. The cap
+# keeps a tile's float64 scratch within about 2 MiB for very long channel axes.
 _SCRATCH_VALUES = 1 << 18
-_MAX_WIDTH = {False: 1024, True: 512}  # keyed by "is it the backward pass"
+_MAX_WIDTH = {False: 512, True: 512}  # keyed by "is it the backward pass"
 _MAX_GATHERED = 512
 _DIRECT_FWD = 4096  # widest tile of the direct-sum forward (2.7 -> 2.3 ms vs 1024, conv1)
 _DIRECT_BWD = 4096  # widest tile of the direct-sum backward (its rings: 160 KiB per 1024)
@@ -183,7 +185,7 @@ def _across_fwd(xc: torch.Tensor, out: torch.Tensor, spec: LRNSpec, nthreads: in
     scale = float(spec.scale)
     direct = xv.dtype == np.float32 and direct_ok(spec.size, scale, float(spec.k))
     prows, block, ntiles, nchunks = _launch(xv, spec, nthreads, False, direct)
-    plan = _plan(xv.shape[1], spec.before, spec.size)
+    plan = _plan(xv.shape[1], spec.after, spec.size)  # the block path walks it mirrored
     cap, acap = _caps(spec.size, scale, float(spec.k), 1e36) if direct else (-1, -1)
     lrn_fwd_kernel(xv, yv, plan, prows, spec.before, *_params(spec), block,
                    ntiles, nchunks, spec.size, cap, acap)
@@ -197,8 +199,8 @@ def _across_bwd(
     direct = xv.dtype == np.float32 and direct_bwd_ok(spec.size, spec.beta, k)
     cap, acap = _caps(spec.size, float(spec.scale), k, S_MAX) if direct else (-1, -1)
     prows, block, ntiles, nchunks = _launch(xv, spec, nthreads, True, direct)
-    plan = _plan(xv.shape[1], spec.before, spec.size)
-    tplan = _plan(xv.shape[1], spec.after, spec.size)
+    plan = _plan(xv.shape[1], spec.after, spec.size)  # mirrored, as the block path walks
+    tplan = _plan(xv.shape[1], spec.before, spec.size)
     lrn_bwd_kernel(xv, dyv, dxv, plan, tplan, prows, spec.before, spec.after, *_params(spec),
                    block, ntiles, nchunks, cap, acap)
 
@@ -226,7 +228,20 @@ def _apply(x: torch.Tensor, spec: LRNSpec, dy: torch.Tensor | None = None) -> to
     through float32 batch slice by batch slice."""
     if x.numel() == 0:
         return torch.empty_like(x)
-    nthreads = _set_threads(x.numel())
+    torch_threads = torch.get_num_threads()
+    try:
+        return _apply_threads(x, spec, dy, _set_threads(x.numel()))
+    finally:
+        # The first parallel launch in a process starts numba's OpenMP pool, which sets the
+        # process's OpenMP thread count (torch's too: both use GNU OpenMP) to numba's pool
+        # size: torch at 1 thread went on at 2 after the first call. Put it back.
+        if torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
+
+
+def _apply_threads(
+    x: torch.Tensor, spec: LRNSpec, dy: torch.Tensor | None, nthreads: int
+) -> torch.Tensor:
     xd = dense_like(x.detach())
     dyd = None if dy is None else match_layout(dy.detach(), xd)
     out = _pool.empty_like(xd)
