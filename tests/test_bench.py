@@ -173,6 +173,22 @@ def test_peak_memory_counts_tensors() -> None:
     assert bench_memory.peak_torch_cpu(lambda: out.copy_(x)) == 0
 
 
+def test_memory_is_measured_in_every_mode(tiny_doc: dict[str, Any]) -> None:
+    # localnorm on CPU is measured twice (torch's allocator, then the resident set): the bwd
+    # mode's graph, consumed by the first call, must be built again for the second
+    seen = 0
+    for case in tiny_doc["cases"]:
+        for prov in case["providers"]:
+            if prov["kind"] != "ours" or prov["status"] != "ok":
+                continue
+            for mode, m in prov["modes"].items():
+                if m["status"] == "ok":
+                    assert m["peak_bytes"] is not None and m["error"] is None, (
+                        case["id"], prov["name"], mode, m["error"])
+                    seen += mode == "bwd"
+    assert seen >= 2
+
+
 def test_peers_that_cannot_run_say_why() -> None:
     doc = run(_tiny(dtypes=["bf16"], sizes=[], modes=["fwd"]))
     case = doc["cases"][0]

@@ -90,9 +90,15 @@ def peak_cuda(fn: Callable[[], Any]) -> int:
     return int(peak)
 
 
-def peak(fn: Callable[[], Any], device: str, kind: str, ours: bool) -> tuple[int | None,
-                                                                              str | None]:
-    """(peak bytes, method) for one call; ``kind`` is the provider's "torch" or "rss"."""
+def peak(fn: Callable[[], Any], device: str, kind: str, ours: bool,
+         setup: Callable[[], None] | None = None) -> tuple[int | None, str | None]:
+    """(peak bytes, method) for one call; ``kind`` is the provider's "torch" or "rss".
+
+    ``setup`` (the bwd mode's: it builds the graph that the call consumes) runs before every
+    call made here, outside the measured region: localnorm on CPU is called twice.
+    """
+    prepare = setup if setup is not None else (lambda: None)
+    prepare()
     if device == "cuda":
         if kind != "torch":
             return None, None
@@ -107,6 +113,7 @@ def peak(fn: Callable[[], Any], device: str, kind: str, ours: bool) -> tuple[int
     value = peak_torch_cpu(fn)
     if not ours:
         return value, "torch-allocator"
+    prepare()  # the first call consumed the graph a bwd differentiates
     _pool.empty_cache()
     rss = peak_rss(fn)
     if rss is None or rss < RSS_NOISE:

@@ -277,10 +277,8 @@ def _measure_memory(run: ProviderRun, cfg: BenchConfig, input_bytes: int) -> Non
         for mode, mr in run.live():
             fn, setup = run.prep.calls[mode], run.prep.setup.get(mode)
             try:
-                if setup is not None:
-                    setup()
                 mr.peak_bytes, mr.memory_method = memory.peak(
-                    fn, cfg.device, run.prep.memory, run.provider.kind == "ours")
+                    fn, cfg.device, run.prep.memory, run.provider.kind == "ours", setup)
             except Exception as exc:  # memory is a side measurement; keep the timings
                 mr.peak_bytes, mr.memory_method = None, None
                 mr.error = f"memory not measured: {_short(exc)}"
