@@ -1,4 +1,5 @@
-"""Direct-sum float32 forward of LRN across channels for small windows (size <= 9).
+"""Direct-sum float32 forward of LRN across channels for small windows (size <= 9; on wide
+NCHW tiles only up to 5, where the block path is faster above it: numba_lrn._DIRECT_WIDE_MAX).
 
 Every practical LRN has a short window (AlexNet and GoogLeNet use 5). For those the window
 sum of row c is the plain float32 sum of its ``size`` squares in window order, taken from a
@@ -336,8 +337,9 @@ def fwd_lines(x2, f0, nb, before, size, sqp, w, s64, y2, scale, k, cap, beta, mo
     one pixel's contiguous channels), with no transpose: the window sum of channel c is the sum
     of sqp[c .. c + 4] (or c + 8), shifted contiguous loads of the zero-padded squares
     sqp[before + c] = x2[o, 0, c]^2. Same terms, order and arithmetic as :func:`fwd_direct`,
-    so both layouts give identical bits, except that a line is redone in float64 when any of
-    its squares is above ``cap`` (a superset of the rows :func:`fwd_direct` redoes).
+    so both layouts give identical bits wherever both take the direct sums (NCHW does up to
+    size 5), except that a line is redone in float64 when any of its squares is above ``cap``
+    (a superset of the rows :func:`fwd_direct` redoes).
 
     sqp: (L + DIRECT_MAX,) float32, w: (L,) float32, s64: (L,) float64 scratch
     """

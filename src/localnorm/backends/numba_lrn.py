@@ -53,6 +53,11 @@ _SCRATCH_VALUES = 1 << 18
 _MAX_WIDTH = {False: 512, True: 512}  # keyed by "is it the backward pass"
 _MAX_GATHERED = 512
 _DIRECT_FWD = 4096  # widest tile of the direct-sum forward (2.7 -> 2.3 ms vs 1024, conv1)
+# The forward's direct sums on wide (NCHW) tiles only up to this window: above it they take a
+# ring of squares, which the block path (float64 sums) now beats: AlexNet conv1 fp32,
+# 2 threads, kernel alone: sizes 6-9 3.6-3.8 ms direct, 2.84 ms block (size 5: 2.16 direct,
+# 2.82 block). Channels-last lines keep the direct sums up to 9 (size 9: 3.7 ms, block 6.7).
+_DIRECT_WIDE_MAX = 5
 _DIRECT_BWD = 4096  # widest tile of the direct-sum backward (its rings: 160 KiB per 1024)
 _DIRECT_LINES = 256  # lines (or gathered columns) per tile of the direct-sum backward
 
@@ -183,7 +188,8 @@ def _params(spec: LRNSpec) -> tuple[float, float, float, int]:
 def _across_fwd(xc: torch.Tensor, out: torch.Tensor, spec: LRNSpec, nthreads: int) -> None:
     xv, yv = _np(xc, spec.dim, out)
     scale = float(spec.scale)
-    direct = xv.dtype == np.float32 and direct_ok(spec.size, scale, float(spec.k))
+    direct = (xv.dtype == np.float32 and direct_ok(spec.size, scale, float(spec.k))
+              and (spec.size <= _DIRECT_WIDE_MAX or xv.shape[2] < WIDE_MIN))
     prows, block, ntiles, nchunks = _launch(xv, spec, nthreads, False, direct)
     plan = _plan(xv.shape[1], spec.after, spec.size)  # the block path walks it mirrored
     cap, acap = _caps(spec.size, scale, float(spec.k), 1e36) if direct else (-1, -1)
