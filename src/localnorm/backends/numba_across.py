@@ -14,11 +14,13 @@ dx once, recomputing s in per-thread scratch instead of storing it. A tile is wa
 are re-read from cache, never from memory; when a tile is narrower than the rows of the
 array (NCHW), each step prefetches the rows of the next (``numba_prefetch``): AlexNet conv1
 fp32, 2 threads, window 65: forward 5.0 -> 3.9 ms, backward 10.9 -> 8.9 ms. The float32 forward
-with a window of at most 9 uses ``numba_direct`` instead (channels-last lines in place, with no
-gather). Each chunk of tiles works on borrowed views (``numba_borrow``) of the arrays every
-thread shares and of its scratch, so no call in a hot loop touches a shared reference count.
+with a window of at most 9 (at most 5 on NCHW tiles) uses ``numba_direct`` instead
+(channels-last lines in place, with no gather). Each chunk of tiles works on borrowed views
+(``numba_borrow``) of the arrays every thread shares and of its scratch, so no call in a hot
+loop touches a shared reference count.
 Note: numba's cache of these kernels does not notice edits to the modules they call;
-delete ``__pycache__/numba_across.*.nb*`` after editing numba_direct/numba_window/numba_grad.
+delete ``__pycache__/numba_across.*.nb*`` after editing numba_direct/numba_window/numba_grad/
+numba_prefetch.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Forward is one pass over memory (read x, write y) and backward one pass (read x 
 write dx) that recomputes the denominator s in thread-local scratch. Window sums use block
 prefix and suffix sums (``numba_window``): O(1) per element for any window size, with no
 subtraction of partial sums, accumulated in float64; float32 inputs with windows of at most
-9 (every practical LRN) take the direct float32 sums of ``numba_direct`` (forward) and
-``numba_direct_grad`` (backward) instead (AlexNet conv1, 2 threads, kernels alone: forward
+9 (every practical LRN; the forward on NCHW tiles up to 5, ``_DIRECT_WIDE_MAX``) take the
+direct float32 sums of ``numba_direct`` (forward) and ``numba_direct_grad`` (backward) instead
+(AlexNet conv1, 2 threads, kernels alone: forward
 4.2 -> 2.1 ms NCHW, 6.5 -> 2.5 ms channels-last; backward 10 -> 5.2-6.4 ms). Outputs
 have ``torch.empty_like(x)``'s strides, as the op's fake kernel promises. float16 and
 bfloat16 are converted to float32 around the kernel (one extra read and write of x in each
@@ -50,7 +51,7 @@ _LOW = (torch.float16, torch.bfloat16)
 # 1024: +5%); channels-last (gathered) tiles at 512; 64 columns are 2-3x slower. The cap
 # keeps a tile's float64 scratch within about 2 MiB for very long channel axes.
 _SCRATCH_VALUES = 1 << 18
-_MAX_WIDTH = {False: 512, True: 512}  # keyed by "is it the backward pass"
+_MAX_WIDTH = 512  # forward and backward alike
 _MAX_GATHERED = 512
 _DIRECT_FWD = 4096  # widest tile of the direct-sum forward (2.7 -> 2.3 ms vs 1024, conv1)
 # The forward's direct sums on wide (NCHW) tiles only up to this window: above it they take a
@@ -129,11 +130,11 @@ def _caps(size: int, scale: float, k: float, hi: float) -> tuple[int, int]:
     return cap, abs_cap(cap)
 
 
-def _block(rows: int, gathered: bool, bwd: bool) -> int:
-    """Columns per tile: a power of two in [16, 1024] such that ``rows`` scratch rows of that
+def _block(rows: int, gathered: bool) -> int:
+    """Columns per tile: a power of two in [16, 512] such that ``rows`` scratch rows of that
     width hold at most about ``_SCRATCH_VALUES`` float64. It depends on the shape only, never
     on the thread count, so tiles (and results) are the same whatever the threads."""
-    b = _MAX_GATHERED if gathered else _MAX_WIDTH[bwd]
+    b = _MAX_GATHERED if gathered else _MAX_WIDTH
     while b > 16 and rows * b > _SCRATCH_VALUES:
         b //= 2
     return b
@@ -152,7 +153,7 @@ def _launch(
         block = _DIRECT_BWD if not gathered else _DIRECT_LINES
     else:
         rows = prows + (2 * length if bwd else 0) + (length * (3 if bwd else 2) if gathered else 0)
-        block = _block(rows, gathered, bwd)
+        block = _block(rows, gathered)
     ntiles = num_tiles(xv.shape, block)
     return prows, block, ntiles, max(1, min(ntiles, 4 * nthreads))
 
