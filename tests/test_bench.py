@@ -189,6 +189,34 @@ def test_memory_is_measured_in_every_mode(tiny_doc: dict[str, Any]) -> None:
     assert seen >= 2
 
 
+def test_load_warning_counts_other_processes_only(
+    tiny_doc: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the load average is sampled before any timing, so the bench's own threads are not in
+    # it (sampled at the end, the WARNING fired on every run); the WARNING then says other
+    # processes competed for the cores
+    from localnorm.bench import runner
+
+    timed: list[bool] = []
+    run_group = runner.run_group
+
+    def timing(*args: Any, **kw: Any) -> Any:
+        timed.append(True)
+        return run_group(*args, **kw)
+
+    monkeypatch.setattr(runner, "run_group", timing)
+    monkeypatch.setattr("localnorm.bench.meta.os.getloadavg",
+                        lambda: (2.5 if timed else 0.25, 0.0, 0.0))
+    measured = run(_tiny(sizes=[], modes=["fwd"], providers=["copy"]))
+    assert timed and measured["machine"]["load_average"][0] == 0.25
+    doc = copy.deepcopy(tiny_doc)
+    ncpu, threads = doc["machine"]["cpu_count"], doc["config"]["threads"]
+    doc["machine"]["load_average"] = [max(0.0, ncpu - threads - 0.6), 0.0, 0.0]
+    assert "WARNING: load average" not in render(doc)
+    doc["machine"]["load_average"] = [ncpu - threads + 1.0, 0.0, 0.0]
+    assert "WARNING: load average" in render(doc)
+
+
 def test_peers_that_cannot_run_say_why() -> None:
     doc = run(_tiny(dtypes=["bf16"], sizes=[], modes=["fwd"]))
     case = doc["cases"][0]

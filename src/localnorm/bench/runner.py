@@ -396,6 +396,9 @@ def run(cfg: BenchConfig, argv: list[str] | None = None) -> dict[str, Any]:
     old_threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     progress = Progress(len(groups) * (cfg.reps + 2), cfg.progress)
+    # Sampled before any timing: at the end, the load average counted the bench's own
+    # threads of the last minute, and the table's WARNING fired on every run.
+    mach = machine(cfg.device)
     docs: list[dict[str, Any]] = []
     flusher = memory.CacheFlusher(cfg.device, cfg.flush)
     try:
@@ -416,7 +419,7 @@ def run(cfg: BenchConfig, argv: list[str] | None = None) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION, "tool": "localnorm bench",
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "argv": list(argv or []), "config": {**_config_doc(cfg), "flush_bytes": flusher.nbytes},
-        "machine": machine(cfg.device),
+        "machine": mach,
         "versions": versions(), "threads": thr, "cases": docs,
     }
     doc.update(report.analyse(doc))

@@ -189,8 +189,9 @@ SCHEMA: dict[str, Any] = {
         "cpu_count": F("int", "logical CPUs (os.cpu_count())", nullable=True),
         "gpu": F("str", "torch.cuda.get_device_name() when CUDA is used", nullable=True),
         "load_average": ListOf(F("float", "load"), "os.getloadavg() (1, 5, 15 minutes) at the "
-                               "end of the run; empty where unknown. A load near or above "
-                               "cpu_count means other processes competed for the cores"),
+                               "start of the run, before any timing; empty where unknown. A "
+                               "load near or above cpu_count means other processes competed "
+                               "for the cores"),
     },
     "versions": MapOf(F("str", "version string (null: not installed)", nullable=True),
                       "python, localnorm, torch, numpy, numba, triton, tensorflow, "
