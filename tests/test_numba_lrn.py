@@ -169,6 +169,25 @@ def test_direct_paths_give_the_same_bits_in_both_layouts():
             assert torch.equal(numba_lrn.lrn_bwd(x, dy, spec), numba_lrn.lrn_bwd(xc, dy, spec))
 
 
+def test_within_gives_the_same_bits_in_both_layouts():
+    # within a channel, NCHW planes and channels-last samples sum the same float64 terms in
+    # the same order: directly up to numba_within._DIRECT_MAX (shifted runs along the
+    # contiguous axis, rows along the other), block sums above it
+    from localnorm.backends import numba_within
+
+    x = randn(3, 20, 13, 17, seed=38, scale=2.0)
+    xc = x.to(memory_format=torch.channels_last)
+    dy = randn(3, 20, 13, 17, seed=39)
+    sizes = range(1, numba_within._DIRECT_MAX + 3)
+    assert max(sizes) > numba_within._DIRECT_MAX  # both paths
+    for size in sizes:
+        for before in sorted({0, size // 2, size - 1}):
+            spec = _spec(x, size, 0.8, 0.75, 1.5, "within", before)
+            y, dx = check(x, spec, dy=dy)
+            assert torch.equal(y, numba_lrn.lrn_fwd(xc, spec)), (size, before)
+            assert torch.equal(dx, numba_lrn.lrn_bwd(xc, dy, spec)), (size, before)
+
+
 def test_direct_backward_tile_falls_back_alone():
     # one sample's tile has s ~ 1e60 (out of float32 range): that tile is redone by the
     # float64 block path, the other sample's tile stays direct; both must be right

@@ -1,7 +1,9 @@
 """Fused numba kernels for LRN within a channel: a size^d box over the d spatial axes.
 
 The box sum is separable: one 1-D window sum per spatial axis, each with the block
-prefix/suffix tiles of ``numba_window`` (no subtraction, O(1) per element for any size).
+prefix/suffix tiles of ``numba_window`` (no subtraction, O(1) per element for any size), or
+for windows of at most ``_DIRECT_MAX`` the plain sum of the window's terms in window order
+(no subtraction either; shifted contiguous runs, so no tile is transposed).
 Work is cut into units along the leading non-spatial axes in memory order (each (n, c) plane
 of an NCHW tensor, each sample of a channels-last one). A unit's volume is copied once into
 float64 scratch as x^2, summed axis by axis between two scratch buffers, and the output is
@@ -18,7 +20,7 @@ import math
 
 import numpy as np
 import torch
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 from .._spec import LRNSpec
 from .numba_across import PAD, WIDE_MIN, gather, scatter, window_tile
@@ -26,10 +28,46 @@ from .numba_grad import neg_pow, t_emit
 from .numba_window import fwd_emit, pow_mode, scratch_rows, window_index
 
 _BLOCK = 256  # columns per tile of a 1-D window pass
+# Windows up to this size are summed directly (their terms added in window order, O(size) per
+# element, no transposes of tiles): AlexNet conv1's shape, 2 threads, forward / fwd+bwd:
+# size 3 12.7 / 37.5 -> 8.3 / 24.6 ms, size 5 12.6 / 37.2 -> 10.5 / 31.5 ms; at 7 the two ways
+# tie (12.5 ms), at 9 the direct sums lose (14.7 against 12.2 ms).
+_DIRECT_MAX = 5
 
 
 @njit(cache=True, error_model="numpy")
-def _window_axis(src, dst, dims, plan, before, pre, run, t1, t2):
+def _window_direct(s3, d3, before, size):
+    """d3[o, c, i] = s3[o, lo, i] + ... + s3[o, hi, i] over the window [lo, hi] of row c
+    (clipped to the axis), added in window order: every inner loop is contiguous, along i, or
+    along the axis itself when it is the innermost (I = 1), as shifted runs."""
+    outer, length, inner = s3.shape
+    if inner == 1:
+        s2 = s3.reshape((outer, length))
+        d2 = d3.reshape((outer, length))
+        for o in range(outer):
+            for c in range(uint64(length)):
+                d2[o, c] = 0.0
+            for t in range(size):
+                shift = t - before
+                c0, c1 = max(0, -shift), min(length, length - shift)
+                if c1 <= c0:
+                    continue
+                u0 = uint64(c0 + shift)
+                for c in range(uint64(c1 - c0)):
+                    d2[o, uint64(c0) + c] += s2[o, u0 + c]
+        return
+    for o in range(outer):
+        for c in range(length):
+            lo, hi = max(0, c - before), min(length - 1, c - before + size - 1)
+            for i in range(uint64(inner)):
+                d3[o, c, i] = s3[o, lo, i]
+            for r in range(lo + 1, hi + 1):
+                for i in range(uint64(inner)):
+                    d3[o, c, i] += s3[o, r, i]
+
+
+@njit(cache=True, error_model="numpy")
+def _window_axis(src, dst, dims, plan, before, size, pre, run, t1, t2):
     """1-D window sums of ``src`` viewed as dims = (O, L, I) along L, into ``dst``.
 
     src, dst: (V,) float64 volumes; t1, t2: (max L * (B + PAD),) float64 tile buffers
@@ -37,6 +75,9 @@ def _window_axis(src, dst, dims, plan, before, pre, run, t1, t2):
     outer, length, inner = dims[0], dims[1], dims[2]
     s3 = src.reshape((outer, length, inner))
     d3 = dst.reshape((outer, length, inner))
+    if size <= _DIRECT_MAX:
+        _window_direct(s3, d3, before, size)
+        return
     block = run.shape[0]
     width = block + PAD
     if inner >= WIDE_MIN:
@@ -55,11 +96,11 @@ def _window_axis(src, dst, dims, plan, before, pre, run, t1, t2):
 
 
 @njit(cache=True, error_model="numpy")
-def _box(a, b, dims, plans, before, pre, run, t1, t2):
+def _box(a, b, dims, plans, before, size, pre, run, t1, t2):
     """Box sums of volume ``a`` over every spatial axis: returns (the buffer that holds them,
     the other one), both ``a`` and ``b`` are overwritten."""
     for q in range(dims.shape[0]):
-        _window_axis(a, b, dims[q], plans[q], before, pre, run, t1, t2)
+        _window_axis(a, b, dims[q], plans[q], before, size, pre, run, t1, t2)
         a, b = b, a
     return a, b
 
@@ -91,7 +132,7 @@ def _scratch(vol, prows, maxlen):
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def within_fwd_kernel(x2, y2, dims, plans, prows, before, scale, k, beta, mode, nchunks):
+def within_fwd_kernel(x2, y2, dims, plans, prows, before, size, scale, k, beta, mode, nchunks):
     """y = x * (k + scale * box sum of x^2)^-beta for each unit row of x2.
 
     x2, y2: (U, V) C-contiguous arrays of one dtype; dims: (d, 3) int64 (O, L, I) views of a
@@ -106,7 +147,7 @@ def within_fwd_kernel(x2, y2, dims, plans, prows, before, scale, k, beta, mode, 
         a, b, pre, run, t1, t2 = _scratch(vol, prows, maxlen)
         for u in range(ch * units // nchunks, (ch + 1) * units // nchunks):
             _squares(x2, u, a)
-            s, _ = _box(a, b, dims, plans, before, pre, run, t1, t2)
+            s, _ = _box(a, b, dims, plans, before, size, pre, run, t1, t2)
             bad = _denominator(s, scale, k)
             fwd_emit(x3, u, 0, 0, vol, s, y3, u, 0, beta, mode, single and bad == 0)
 
@@ -129,11 +170,11 @@ def within_bwd_kernel(x2, dy2, dx2, dims, plans, tplans, prows, before, after, s
         p = np.empty(vol)
         for u in range(ch * units // nchunks, (ch + 1) * units // nchunks):
             _squares(x2, u, a)
-            s, t = _box(a, b, dims, plans, before, pre, run, t1, t2)
+            s, t = _box(a, b, dims, plans, before, after + before + 1, pre, run, t1, t2)
             bad = _denominator(s, scale, k)
             neg_pow(s, p, vol, beta, mode, single and bad == 0)
             t_emit(x3, dy3, u, 0, 0, vol, s, p.reshape((1, 1, vol)), t.reshape((1, 1, vol)))
-            w, _ = _box(t, s, dims, tplans, after, pre, run, t1, t2)
+            w, _ = _box(t, s, dims, tplans, after, after + before + 1, pre, run, t1, t2)
             for j in range(vol):
                 xv = np.float64(x2[u, j])
                 dx2[u, j] = np.float64(dy2[u, j]) * p[j] - coef * xv * w[j]
@@ -186,7 +227,7 @@ def within_fwd(xc: torch.Tensor, out: torch.Tensor, spec: LRNSpec, nthreads: int
     plans = _plans(dims, spec.before, spec.size)
     nchunks = max(1, min(units, 4 * nthreads))
     within_fwd_kernel(
-        x2.numpy(), y2.numpy(), dims, plans, _prows(dims, spec.size), spec.before,
+        x2.numpy(), y2.numpy(), dims, plans, _prows(dims, spec.size), spec.before, spec.size,
         float(spec.scale), float(spec.k), float(spec.beta), pow_mode(spec.beta), nchunks,
     )
 
