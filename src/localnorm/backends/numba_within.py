@@ -38,32 +38,25 @@ _DIRECT_MAX = 5
 @njit(cache=True, error_model="numpy")
 def _window_direct(s3, d3, before, size):
     """d3[o, c, i] = s3[o, lo, i] + ... + s3[o, hi, i] over the window [lo, hi] of row c
-    (clipped to the axis), added in window order: every inner loop is contiguous, along i, or
-    along the axis itself when it is the innermost (I = 1), as shifted runs."""
+    (clipped to the axis), added in window order. Each (L, I) block is contiguous, so the
+    window's term t is one run of the block shifted by (t - before) * I values, added with
+    one contiguous loop whatever the axis."""
     outer, length, inner = s3.shape
-    if inner == 1:
-        s2 = s3.reshape((outer, length))
-        d2 = d3.reshape((outer, length))
-        for o in range(outer):
-            for c in range(uint64(length)):
-                d2[o, c] = 0.0
-            for t in range(size):
-                shift = t - before
-                c0, c1 = max(0, -shift), min(length, length - shift)
-                if c1 <= c0:
-                    continue
-                u0 = uint64(c0 + shift)
-                for c in range(uint64(c1 - c0)):
-                    d2[o, uint64(c0) + c] += s2[o, u0 + c]
-        return
+    n = length * inner
+    s2 = s3.reshape((outer, n))
+    d2 = d3.reshape((outer, n))
     for o in range(outer):
-        for c in range(length):
-            lo, hi = max(0, c - before), min(length - 1, c - before + size - 1)
-            for i in range(uint64(inner)):
-                d3[o, c, i] = s3[o, lo, i]
-            for r in range(lo + 1, hi + 1):
-                for i in range(uint64(inner)):
-                    d3[o, c, i] += s3[o, r, i]
+        for j in range(uint64(n)):
+            d2[o, j] = 0.0
+        for t in range(size):
+            shift = (t - before) * inner
+            j0, j1 = max(0, -shift), min(n, n - shift)
+            if j1 <= j0:
+                continue
+            u0 = uint64(j0 + shift)
+            v0 = uint64(j0)
+            for j in range(uint64(j1 - j0)):
+                d2[o, v0 + j] += s2[o, u0 + j]
 
 
 @njit(cache=True, error_model="numpy")
