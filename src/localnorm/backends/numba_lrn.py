@@ -103,10 +103,10 @@ def _forked_after_launch() -> bool:
 _PARALLEL_MIN_NUMEL = 1 << 17
 
 
-def _set_threads(numel: int) -> int:
+def _set_threads(numel: int, torch_threads: int) -> int:
     """numba's thread count = torch's (capped by numba's pool); 1 for small tensors."""
     pool: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
-    n = max(1, min(torch.get_num_threads(), pool))
+    n = max(1, min(torch_threads, pool))
     if numel < _PARALLEL_MIN_NUMEL:
         n = 1
     numba.set_num_threads(n)
@@ -237,7 +237,7 @@ def _apply(x: torch.Tensor, spec: LRNSpec, dy: torch.Tensor | None = None) -> to
         return torch.empty_like(x)
     torch_threads = torch.get_num_threads()
     try:
-        return _apply_threads(x, spec, dy, _set_threads(x.numel()))
+        return _apply_threads(x, spec, dy, _set_threads(x.numel(), torch_threads))
     finally:
         # The first parallel launch in a process starts numba's OpenMP pool, which sets the
         # process's OpenMP thread count (torch's too: both use GNU OpenMP) to numba's pool

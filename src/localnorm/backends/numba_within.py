@@ -117,9 +117,11 @@ def _denominator(a, scale, k):
 
 
 @njit(cache=True, error_model="numpy")
-def _scratch(vol, prows, maxlen):
-    """One thread's float64 scratch: two unit volumes, the block prefix rows, the running
-    suffix and two tile transposes."""
+def _scratch(vol, prows, maxlen, size):
+    """One thread's float64 scratch: two unit volumes, and for the block sums (windows above
+    ``_DIRECT_MAX``) the prefix rows, the running suffix and two tile transposes."""
+    if size <= _DIRECT_MAX:
+        prows = maxlen = 0
     return (np.empty(vol), np.empty(vol), np.empty((prows, _BLOCK + PAD)), np.empty(_BLOCK),
             np.empty(maxlen * (_BLOCK + PAD)), np.empty(maxlen * (_BLOCK + PAD)))
 
@@ -137,7 +139,7 @@ def within_fwd_kernel(x2, y2, dims, plans, prows, before, size, scale, k, beta, 
     x3 = x2.reshape((units, 1, vol))
     y3 = y2.reshape((units, 1, vol))
     for ch in prange(nchunks):
-        a, b, pre, run, t1, t2 = _scratch(vol, prows, maxlen)
+        a, b, pre, run, t1, t2 = _scratch(vol, prows, maxlen, size)
         for u in range(ch * units // nchunks, (ch + 1) * units // nchunks):
             _squares(x2, u, a)
             s, _ = _box(a, b, dims, plans, before, size, pre, run, t1, t2)
@@ -156,18 +158,19 @@ def within_bwd_kernel(x2, dy2, dx2, dims, plans, tplans, prows, before, after, s
     maxlen = plans.shape[2]
     single = x2.itemsize == 4
     coef = 2.0 * scale * beta
+    size = before + after + 1
     x3 = x2.reshape((units, 1, vol))
     dy3 = dy2.reshape((units, 1, vol))
     for ch in prange(nchunks):
-        a, b, pre, run, t1, t2 = _scratch(vol, prows, maxlen)
+        a, b, pre, run, t1, t2 = _scratch(vol, prows, maxlen, size)
         p = np.empty(vol)
         for u in range(ch * units // nchunks, (ch + 1) * units // nchunks):
             _squares(x2, u, a)
-            s, t = _box(a, b, dims, plans, before, after + before + 1, pre, run, t1, t2)
+            s, t = _box(a, b, dims, plans, before, size, pre, run, t1, t2)
             bad = _denominator(s, scale, k)
             neg_pow(s, p, vol, beta, mode, single and bad == 0)
             t_emit(x3, dy3, u, 0, 0, vol, s, p.reshape((1, 1, vol)), t.reshape((1, 1, vol)))
-            w, _ = _box(t, s, dims, tplans, after, after + before + 1, pre, run, t1, t2)
+            w, _ = _box(t, s, dims, tplans, after, size, pre, run, t1, t2)
             for j in range(vol):
                 xv = np.float64(x2[u, j])
                 dx2[u, j] = np.float64(dy2[u, j]) * p[j] - coef * xv * w[j]
