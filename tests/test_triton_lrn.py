@@ -276,3 +276,97 @@ def test_why_not():
     assert "gdn" in triton_lrn.why_not("gdn", x, spec)
     assert "float" in triton_lrn.why_not("lrn", x.to(torch.int32), spec)
     assert "meta" in triton_lrn.why_not("lrn", x.to("meta"), spec)
+
+
+# Ring kernels (windows up to 9 along a strided axis) beside the segmented scans they replace
+# there, and their variants: every one must match the reference on every shape.
+KERNEL_VARIANTS = {
+    "ring": {},
+    "segmented": {"ring_max_n": 0},
+    "ring two-pass backward": {"ring_bwd": 0},
+    "ring rows clamped everywhere": {"ring_even": 0},
+    "ring on a contiguous axis": {"ring_cl": 1},
+    "ring tiles of 32": {"ring_rows": 32},
+}
+
+
+# channels-last runs the segmented scans unless ring_cl: the other variants change nothing there
+LAYOUT_VARIANTS = [(v, "nchw") for v in KERNEL_VARIANTS] + [
+    ("ring", "channels_last"), ("ring on a contiguous axis", "channels_last")]
+
+
+@pytest.mark.parametrize("variant,layout", LAYOUT_VARIANTS)
+@pytest.mark.parametrize("size,before", [(1, None), (2, 0), (3, None), (4, 3), (5, None),
+                                         (7, 1), (9, None)])
+def test_ring_variants_match_reference(variant, layout, size, before, monkeypatch):
+    """C = 48 (tiles of 16 or 24 divide it: EVEN) and 37 (they do not): several 8-row load
+    groups a tile, halo rows on both sides, windows with every offset."""
+    for key, val in KERNEL_VARIANTS[variant].items():
+        monkeypatch.setitem(triton_lrn.TUNING, key, val)
+    for c in (48, 37):
+        x = spike((2, c, 3, 2), channel=20)
+        if layout == "channels_last":
+            x = x.contiguous(memory_format=torch.channels_last)
+        _check(x, size, alpha=1.0, k=1e-6, before=before)
+
+
+@pytest.mark.parametrize("variant", ["ring", "ring two-pass backward"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_ring_dtypes(variant, dtype, monkeypatch):
+    for key, val in KERNEL_VARIANTS[variant].items():
+        monkeypatch.setitem(triton_lrn.TUNING, key, val)
+    x = randn(2, 21, 3, 3, seed=15, scale=3.0, dtype=dtype)
+    if dtype == torch.float64:
+        _check(x, 5, rtol=1e-12, alpha=0.9)
+        return
+    dy = randn(2, 21, 3, 3, seed=16, dtype=dtype)
+    y, dx = _run(x, dy, 5, alpha=0.9, k=1.0)
+    assert y.dtype == dtype and dx.dtype == dtype
+    y_ref, dx_ref, _ = _refs(x, dy, 5, alpha=0.9, k=1.0)
+    py, pdx = _peer(x, dy, 5, "across")
+    assert half_ok(y, float(np.max(np.abs(py.double().numpy() - y_ref))), y_ref, dtype)
+    assert half_ok(dx, float(np.max(np.abs(pdx.double().numpy() - dx_ref))), dx_ref, dtype)
+
+
+def _kernels_launched(monkeypatch, *fns):
+    """(kernel name, EVEN) of each launch, one list per function called."""
+    names: list = []
+    launch = triton_lrn._launch
+
+    def spy(kernel, plan, args, meta):
+        names[-1].append((kernel.fn.__name__, plan.get("EVEN")))
+        launch(kernel, plan, args, meta)
+
+    monkeypatch.setattr(triton_lrn, "_launch", spy)
+    for fn in fns:
+        names.append([])
+        fn()
+    return names
+
+
+@pytest.mark.parametrize("case", ["nchw", "cl", "long", "within", "two-pass", "odd-c"])
+def test_which_kernels_run(case, monkeypatch):
+    """Windows up to 9 along a strided axis take the ring kernels (the backward in one walk);
+    longer windows and contiguous window axes the segmented scans."""
+    shape, size, region, want_fwd, want_bwd = {
+        "nchw": ((2, 32, 3, 3), 5, "across", ["_ring_pass_kernel"], ["_ring_bwd_kernel"]),
+        "cl": ((2, 32, 3, 3), 5, "across", ["_lrn_pass_kernel"], ["_lrn_pass_kernel"] * 2),
+        "long": ((2, 32, 3, 3), 11, "across", ["_lrn_pass_kernel"], ["_lrn_pass_kernel"] * 2),
+        "within": ((2, 3, 6, 5), 3, "within", ["_ring_pass_kernel", "_lrn_pass_kernel"],
+                   ["_ring_pass_kernel", "_lrn_pass_kernel"] * 2),
+        "two-pass": ((2, 32, 3, 3), 5, "across", ["_ring_pass_kernel"],
+                     ["_ring_pass_kernel"] * 2),
+        "odd-c": ((2, 37, 3, 3), 5, "across", ["_ring_pass_kernel"], ["_ring_bwd_kernel"]),
+    }[case]
+    if case == "two-pass":
+        monkeypatch.setitem(triton_lrn.TUNING, "ring_bwd", 0)
+    x = randn(*shape, seed=17).to(DEV)
+    if case == "cl":
+        x = x.contiguous(memory_format=torch.channels_last)
+    spec = make_lrn_spec(x, size, 1.0, 0.75, 1.0, region, None, 1)
+    fwd, bwd = _kernels_launched(monkeypatch, lambda: triton_lrn.lrn_fwd(x, spec),
+                                 lambda: triton_lrn.lrn_bwd(x, x, spec))
+    assert [name for name, _ in fwd] == want_fwd and [name for name, _ in bwd] == want_bwd
+    # C = 32 splits into equal tiles (EVEN: no row clamps inside them); C = 37 does not
+    even = {e for _, e in fwd + bwd if e is not None}
+    assert even == ({False} if case == "odd-c" else {True} if even else set())

@@ -17,6 +17,11 @@ at compile time the segment boundaries fold into the unrolled in-thread scan.
 Trade-off: a program reads its inputs two or three times at small shifts; the repeats hit
 L1/L2, so HBM traffic stays one read of each input and one write of each output.
 
+Windows of at most 9 terms along a strided axis take the ring kernels at the end of this file
+instead (``_ring_pass_kernel``, ``_ring_bwd_kernel``): direct sums over rows kept in
+registers, 27-31 sm_90 SASS instructions an element for the forward (tiles of 32 or 16 rows)
+against the scans' 36.
+
 Powers s**e: ``POW`` 0 uses libdevice ``pow`` (float64 on GPU); 1 splits s = 2^E * m, takes
 log2(m) with the MUFU ``lg2.approx`` on m in [1, 2) and rebuilds 2^int from exponent bits, so
 the error (~3e-7 relative) does not grow with |log2 s|; 3 is the same algebra with ``tl.log2``
@@ -114,11 +119,10 @@ def _scalars(k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo, ACC: tl.constexpr):
 
 
 @triton.jit
-def _tile(NO, NI, sO, sI, n_ct, n_ib, N: tl.constexpr, R: tl.constexpr, BO: tl.constexpr,
-          BI: tl.constexpr, BIG: tl.constexpr):
-    """This program's first output channel c0, position offsets (1, BO*BI) and mask, and the
-    rows: r (R, 1), within-segment index rr, segment-start/-end flags and row validity.
-    Channel tiles vary fastest over program ids so programs sharing a boundary run together."""
+def _positions(NO, NI, sO, sI, n_ct, n_ib, BO: tl.constexpr, BI: tl.constexpr,
+               BIG: tl.constexpr):
+    """This program's channel tile, its position offsets (BO*BI,) and their mask. Channel
+    tiles vary fastest over program ids so programs sharing a boundary run together."""
     pid = tl.program_id(0)
     ct = pid % n_ct
     rest = pid // n_ct
@@ -131,7 +135,36 @@ def _tile(NO, NI, sO, sI, n_ct, n_ib, N: tl.constexpr, R: tl.constexpr, BO: tl.c
     if BIG:
         o = o.to(tl.int64)
         i = i.to(tl.int64)
-    pos = o * sO + i * sI
+    return ct, o * sO + i * sI, pmask
+
+
+@triton.jit
+def _positions_clamped(NO, NI, sO, sI, n_ct, n_ib, BO: tl.constexpr, BI: tl.constexpr,
+                       BIG: tl.constexpr):
+    """``_positions`` plus offsets clamped into the tensor: loads at those need no position
+    mask (a lane past the edge loads a real element and its results are never stored)."""
+    pid = tl.program_id(0)
+    ct = pid % n_ct
+    rest = pid // n_ct
+    ib = rest % n_ib
+    ob = rest // n_ib
+    q = tl.arange(0, BO * BI)
+    o = ob * BO + q // BI
+    i = ib * BI + q % BI
+    pmask = (o < NO) & (i < NI)
+    oc = tl.minimum(o, NO - 1)
+    ic = tl.minimum(i, NI - 1)
+    if BIG:
+        o, i, oc, ic = o.to(tl.int64), i.to(tl.int64), oc.to(tl.int64), ic.to(tl.int64)
+    return ct, o * sO + i * sI, oc * sO + ic * sI, pmask
+
+
+@triton.jit
+def _tile(NO, NI, sO, sI, n_ct, n_ib, N: tl.constexpr, R: tl.constexpr, BO: tl.constexpr,
+          BI: tl.constexpr, BIG: tl.constexpr):
+    """This program's first output channel c0, position offsets (1, BO*BI) and mask, and the
+    rows: r (R, 1), within-segment index rr, segment-start/-end flags and row validity."""
+    ct, pos, pmask = _positions(NO, NI, sO, sI, n_ct, n_ib, BO, BI, BIG)
     r = tl.arange(0, R)[:, None]
     rr = r % N
     used = r < (R // N) * N
@@ -142,11 +175,30 @@ def _tile(NO, NI, sO, sI, n_ct, n_ib, N: tl.constexpr, R: tl.constexpr, BO: tl.c
 
 
 @triton.jit
+def _both(cmask, pmask):
+    """cmask & pmask as a boolean mask: the interpreter makes int32 of a scalar mask & a block
+    one, which its loads and stores refuse (the comparison folds away when compiled)."""
+    return (cmask & pmask) != 0
+
+
+@triton.jit
 def _ld(ptr, c, pos, cmask, pmask, sL, ACC: tl.constexpr, BIG: tl.constexpr):
     """Load elements (channel c, position pos), zero where masked, in the accumulation dtype."""
     if BIG:
         c = c.to(tl.int64)
-    return tl.load(ptr + c * sL + pos, mask=cmask & pmask, other=0.0).to(ACC)
+    return tl.load(ptr + c * sL + pos, mask=_both(cmask, pmask), other=0.0).to(ACC)
+
+
+@triton.jit
+def _ldc(ptr, row, posc, L, sL, ACC: tl.constexpr, BIG: tl.constexpr):
+    """Row ``row`` at clamped positions posc, zero if the row is outside [0, L): the address is
+    clamped instead of masked, so the load carries no predicate and the compiler can issue the
+    loads of many rows back to back (masked ones it put behind branches, one in flight)."""
+    rc = tl.minimum(tl.maximum(row, 0), L - 1)
+    if BIG:
+        rc = rc.to(tl.int64)
+    v = tl.load(ptr + rc * sL + posc).to(ACC)
+    return tl.where((row >= 0) & (row < L), v, 0.0)
 
 
 @triton.jit
@@ -173,6 +225,36 @@ def _wsum(src_ptr, a0, r, rr, used, first, last, L, pos, pmask, sL, N: tl.conste
     return _seg_scans(v1, v2, first, last, r, N, R, ACC, SUMT, SCAN)
 
 
+@triton.jit
+def _epilogue(ws, xv, c, cm, pos, pmask, dy_ptr, u_ptr, out_ptr, sL, k, a, nb,
+              EPI: tl.constexpr, ACC: tl.constexpr, BIG: tl.constexpr, POW: tl.constexpr,
+              aux=None):
+    """Store a pass's result at channel(s) c from the window sum ws and x's value xv there:
+    EPI 0: ws; 1: y = x s^-beta with s = k + A ws; 4 (backward, first half): with
+    q = s^-beta, u = dy q (stored to u_ptr) and t = dy x q / s (= dy x s^(-beta-1), formed so
+    that x = 0 gives t = 0 even where s^(-beta-1) would overflow); 5 (backward, second half,
+    ws the transposed-window sum of t): dx = u - 2 A beta x ws. ``aux``, if given, is dy (EPI
+    4) or u (EPI 5) already loaded (ring kernels); else they load here."""
+    if EPI == 0:
+        res = ws
+    elif EPI == 1:
+        res = xv * _pow(k + a * ws, nb, POW)
+    elif EPI == 4:
+        dyv = _ld(dy_ptr, c, pos, cm, pmask, sL, ACC, BIG) if aux is None else aux
+        s = k + a * ws
+        q = _pow(s, nb, POW)
+        u = dyv * q
+        res = tl.where(xv == 0.0, 0.0, (u * xv) / s)  # 0, also if a subnormal k flushed s to 0
+        uc = c.to(tl.int64) if BIG else c
+        tl.store(u_ptr + uc * sL + pos, u.to(u_ptr.dtype.element_ty), mask=_both(cm, pmask))
+    else:
+        uv = _ld(u_ptr, c, pos, cm, pmask, sL, ACC, BIG) if aux is None else aux
+        res = uv + (2.0 * a * nb) * xv * ws
+    if BIG:
+        c = c.to(tl.int64)
+    tl.store(out_ptr + c * sL + pos, res.to(out_ptr.dtype.element_ty), mask=_both(cm, pmask))
+
+
 @triton.jit(do_not_specialize=["sO", "sL"])
 def _lrn_pass_kernel(
     src_ptr,  # (O, L, I) values whose window sums are taken: x, t, or a partial sum
@@ -189,11 +271,8 @@ def _lrn_pass_kernel(
     BO: tl.constexpr, BI: tl.constexpr, BIG: tl.constexpr, POW: tl.constexpr,
     SUMT: tl.constexpr, SCAN: tl.constexpr,
 ):
-    """One separable pass: ws = window sum along L of the SRC summand, then the epilogue
-    EPI 0: ws; 1: y = x s^-beta with s = k + A ws;
-    4 (backward, first half): with q = s^-beta, u = dy q and t = dy x q / s (= dy x s^(-beta-1),
-    formed so that x = 0 gives t = 0 even where s^(-beta-1) would overflow); 5 (backward,
-    second half, ws the transposed-window sum of t): dx = u - 2 A beta x ws."""
+    """One separable pass: ws = window sum along L of the SRC summand (segmented scans over R
+    rows a program), then the epilogue EPI (see ``_epilogue``)."""
     c0, pos, pmask, r, rr, used, first, last = _tile(NO, NI, sO, sI, n_ct, n_ib, N, R, BO, BI,
                                                      BIG)
     k, a, nb = _scalars(k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo, ACC)
@@ -201,30 +280,257 @@ def _lrn_pass_kernel(
                ACC, BIG, SUMT, SCAN)
     c = c0 + r
     cm = used & (c < L)
-    if EPI == 0:
-        res = ws
-    elif EPI == 1:
+    xv = ws
+    if EPI != 0:
         xv = _ld(x_ptr, c, pos, cm, pmask, sL, ACC, BIG)
-        res = xv * _pow(k + a * ws, nb, POW)
-    elif EPI == 4:
-        xv = _ld(x_ptr, c, pos, cm, pmask, sL, ACC, BIG)
-        dyv = _ld(dy_ptr, c, pos, cm, pmask, sL, ACC, BIG)
-        s = k + a * ws
-        q = _pow(s, nb, POW)
-        u = dyv * q
-        res = tl.where(xv == 0.0, 0.0, (u * xv) / s)  # 0, also if a subnormal k flushed s to 0
-        uc = c.to(tl.int64) if BIG else c
-        tl.store(u_ptr + uc * sL + pos, u.to(u_ptr.dtype.element_ty), mask=cm & pmask)
-    else:
-        xv = _ld(x_ptr, c, pos, cm, pmask, sL, ACC, BIG)
-        uv = _ld(u_ptr, c, pos, cm, pmask, sL, ACC, BIG)
-        res = uv + (2.0 * a * nb) * xv * ws
-    if BIG:
-        c = c.to(tl.int64)
-    tl.store(out_ptr + c * sL + pos, res.to(out_ptr.dtype.element_ty), mask=cm & pmask)
+    _epilogue(ws, xv, c, cm, pos, pmask, dy_ptr, u_ptr, out_ptr, sL, k, a, nb, EPI, ACC, BIG,
+              POW)
 
 
 # The forward pass with stride specialisation: when the strides are multiples of 16 elements
 # Triton vectorises the position axis (4 float32 per load, ~27% fewer instructions per element
 # for the forward; the backward would spill registers, so it never uses this variant).
 _lrn_pass_kernel_vec = triton.jit(_lrn_pass_kernel.fn)
+
+
+# ---------------------------------------------------------------- ring kernels (N <= RING)
+# For windows of at most RING terms a program walks its channel rows once, top to bottom, and
+# keeps the newest N rows in registers (a ring of named values, newest first: the walk is
+# unrolled, so each push only renames values). Each window is summed directly, N adds with no
+# subtraction; every element is loaded once, plus N - 1 halo rows a tile (L2 hits: the
+# neighbouring tile runs beside it). The segmented scans cost some 36 instructions an element
+# (sm_90 SASS), the ring ~30, mostly addressing.
+# Loads are software-pipelined, PIPE rows at a time: the next PIPE rows of every stream load
+# before this group's results are stored. The compiler cannot move a load above an earlier
+# store (x and y might alias), so a plain walk keeps one load in flight per thread.
+# Row addresses are clamped into [0, L) and rows outside it zeroed (``_ldc``): an unpredicated
+# load, where a masked one compiled to a branch around each load. RING = 9: nine named ring
+# slots below (the host, triton_lrn, routes longer windows to the segmented kernel).
+PIPE = tl.constexpr(8)
+
+
+@triton.jit
+def _push(v, r0, r1, r2, r3, r4, r5, r6, r7):
+    """The ring after loading v: v becomes the newest value, the oldest drops out."""
+    return v, r0, r1, r2, r3, r4, r5, r6, r7
+
+
+@triton.jit
+def _ring_sum(r0, r1, r2, r3, r4, r5, r6, r7, r8, N: tl.constexpr, SQ: tl.constexpr):
+    """Sum of the N newest ring values (their squares if SQ)."""
+    s = r0 * r0 if SQ else r0
+    if N > 1:
+        s += r1 * r1 if SQ else r1
+    if N > 2:
+        s += r2 * r2 if SQ else r2
+    if N > 3:
+        s += r3 * r3 if SQ else r3
+    if N > 4:
+        s += r4 * r4 if SQ else r4
+    if N > 5:
+        s += r5 * r5 if SQ else r5
+    if N > 6:
+        s += r6 * r6 if SQ else r6
+    if N > 7:
+        s += r7 * r7 if SQ else r7
+    if N > 8:
+        s += r8 * r8 if SQ else r8
+    return s
+
+
+@triton.jit
+def _pick(J: tl.constexpr, r0, r1, r2, r3, r4, r5, r6, r7, r8):
+    """Slot J (for a ring, the value loaded J steps back; 0 is the newest)."""
+    if J == 0:
+        v = r0
+    elif J == 1:
+        v = r1
+    elif J == 2:
+        v = r2
+    elif J == 3:
+        v = r3
+    elif J == 4:
+        v = r4
+    elif J == 5:
+        v = r5
+    elif J == 6:
+        v = r6
+    elif J == 7:
+        v = r7
+    else:
+        v = r8
+    return v
+
+
+@triton.jit
+def _ldr(ptr, row, posc, L, sL, ACC: tl.constexpr, BIG: tl.constexpr, SAFE: tl.constexpr):
+    """Row ``row`` at clamped positions: a plain load where the row is known to lie in [0, L)
+    (SAFE), else ``_ldc``."""
+    if SAFE:
+        r = row.to(tl.int64) if BIG else row
+        v = tl.load(ptr + r * sL + posc).to(ACC)
+    else:
+        v = _ldc(ptr, row, posc, L, sL, ACC, BIG)
+    return v
+
+
+@triton.jit
+def _rows(ptr, lo, p: tl.constexpr, T: tl.constexpr, ON: tl.constexpr, posc, L, sL,
+          ACC: tl.constexpr, BIG: tl.constexpr, S0: tl.constexpr, S1: tl.constexpr):
+    """The PIPE = 8 rows lo + p .. lo + p + 7 of a stream at clamped positions; zeros past
+    step T or for a stream that is not ON. Steps in [S0, S1) are rows known to lie in [0, L)
+    (their loads skip the clamp and the zeroing)."""
+    z = tl.zeros(posc.shape, ACC)
+    v0 = _ldr(ptr, lo + p, posc, L, sL, ACC, BIG, S0 <= p and p < S1) \
+        if ON and p < T else z
+    v1 = _ldr(ptr, lo + (p + 1), posc, L, sL, ACC, BIG, S0 <= p + 1 and p + 1 < S1) \
+        if ON and p + 1 < T else z
+    v2 = _ldr(ptr, lo + (p + 2), posc, L, sL, ACC, BIG, S0 <= p + 2 and p + 2 < S1) \
+        if ON and p + 2 < T else z
+    v3 = _ldr(ptr, lo + (p + 3), posc, L, sL, ACC, BIG, S0 <= p + 3 and p + 3 < S1) \
+        if ON and p + 3 < T else z
+    v4 = _ldr(ptr, lo + (p + 4), posc, L, sL, ACC, BIG, S0 <= p + 4 and p + 4 < S1) \
+        if ON and p + 4 < T else z
+    v5 = _ldr(ptr, lo + (p + 5), posc, L, sL, ACC, BIG, S0 <= p + 5 and p + 5 < S1) \
+        if ON and p + 5 < T else z
+    v6 = _ldr(ptr, lo + (p + 6), posc, L, sL, ACC, BIG, S0 <= p + 6 and p + 6 < S1) \
+        if ON and p + 6 < T else z
+    v7 = _ldr(ptr, lo + (p + 7), posc, L, sL, ACC, BIG, S0 <= p + 7 and p + 7 < S1) \
+        if ON and p + 7 < T else z
+    return v0, v1, v2, v3, v4, v5, v6, v7
+
+
+@triton.jit(do_not_specialize=["sO", "sL"])
+def _ring_pass_kernel(
+    src_ptr, x_ptr, dy_ptr, u_ptr, out_ptr,  # as in _lrn_pass_kernel
+    NO, L, NI, sO, sL, sI,
+    k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo,
+    n_ct, n_ib,
+    N: tl.constexpr, BEFORE: tl.constexpr,  # window of c: [c - BEFORE, c - BEFORE + N - 1]
+    SRC: tl.constexpr, EPI: tl.constexpr, ACC: tl.constexpr,
+    CC: tl.constexpr,  # output rows a program: [ct * CC, ct * CC + CC)
+    BO: tl.constexpr, BI: tl.constexpr, BIG: tl.constexpr, POW: tl.constexpr,
+    EVEN: tl.constexpr,  # CC divides L: every program's own CC rows lie in [0, L)
+):
+    """``_lrn_pass_kernel``'s pass (same arguments and epilogues) for N <= RING. Step m loads
+    src row c0 - BEFORE + m into the ring; from m = N - 1 on, the ring holds the window of
+    c = c0 + m - (N - 1), whose direct sum is ws; x at c (SRC 1) is a ring value. Two more
+    streams run in step with c: x (SRC 0 with an epilogue that needs it) and dy (EPI 4) or
+    u (EPI 5)."""
+    ct, pos, posc, pmask = _positions_clamped(NO, NI, sO, sI, n_ct, n_ib, BO, BI, BIG)
+    k, a, nb = _scalars(k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo, ACC)
+    c0 = ct * CC
+    steps: tl.constexpr = CC + N - 1
+    # steps whose src row (c0 - BEFORE + m) / x and aux row (c0 - (N - 1) + m) is the
+    # program's own, in [0, L) when EVEN
+    s_safe0: tl.constexpr = BEFORE if EVEN else 0
+    s_safe1: tl.constexpr = BEFORE + CC if EVEN else 0
+    c_safe0: tl.constexpr = N - 1 if EVEN else 0
+    c_safe1: tl.constexpr = N - 1 + CC if EVEN else 0
+    xon: tl.constexpr = SRC == 0 and EPI != 0  # streams: x for SRC 0 with an epilogue,
+    aon: tl.constexpr = EPI >= 4  # aux (dy or u) for EPI 4 and 5
+    aux_ptr = dy_ptr if EPI == 4 else u_ptr
+    s_lo = c0 - BEFORE
+    c_lo = c0 - (N - 1)  # c at step 0 (the first N - 1 steps store nothing)
+    r0 = tl.zeros((BO * BI,), ACC)
+    r1, r2, r3, r4, r5, r6, r7, r8 = r0, r0, r0, r0, r0, r0, r0, r0
+    s0, s1, s2, s3, s4, s5, s6, s7 = _rows(src_ptr, s_lo, 0, steps, True, posc, L, sL, ACC,
+                                           BIG, s_safe0, s_safe1)
+    x0, x1, x2, x3, x4, x5, x6, x7 = _rows(x_ptr, c_lo, 0, steps, xon, posc, L, sL, ACC, BIG,
+                                           c_safe0, c_safe1)
+    a0, a1, a2, a3, a4, a5, a6, a7 = _rows(aux_ptr, c_lo, 0, steps, aon, posc, L, sL, ACC,
+                                           BIG, c_safe0, c_safe1)
+    for p in tl.static_range(0, steps, PIPE):
+        ns0, ns1, ns2, ns3, ns4, ns5, ns6, ns7 = _rows(src_ptr, s_lo, p + PIPE, steps, True,
+                                                       posc, L, sL, ACC, BIG, s_safe0, s_safe1)
+        nx0, nx1, nx2, nx3, nx4, nx5, nx6, nx7 = _rows(x_ptr, c_lo, p + PIPE, steps, xon, posc,
+                                                       L, sL, ACC, BIG, c_safe0, c_safe1)
+        na0, na1, na2, na3, na4, na5, na6, na7 = _rows(aux_ptr, c_lo, p + PIPE, steps, aon, posc,
+                                                       L, sL, ACC, BIG, c_safe0, c_safe1)
+        for q in tl.static_range(PIPE):
+            if p + q < steps:
+                v = _pick(q, s0, s1, s2, s3, s4, s5, s6, s7, s7)
+                r0, r1, r2, r3, r4, r5, r6, r7, r8 = _push(v, r0, r1, r2, r3, r4, r5, r6, r7)
+                if p + q >= N - 1:
+                    c = c_lo + (p + q)
+                    cm = c < L
+                    ws = _ring_sum(r0, r1, r2, r3, r4, r5, r6, r7, r8, N, SRC == 1)
+                    xv = ws
+                    if SRC == 1:
+                        xv = _pick(N - 1 - BEFORE, r0, r1, r2, r3, r4, r5, r6, r7, r8)
+                    elif xon:
+                        xv = _pick(q, x0, x1, x2, x3, x4, x5, x6, x7, x7)
+                    av = _pick(q, a0, a1, a2, a3, a4, a5, a6, a7, a7) if aon else None
+                    _epilogue(ws, xv, c, cm, pos, pmask, dy_ptr, u_ptr, out_ptr, sL, k, a, nb,
+                              EPI, ACC, BIG, POW, av)
+        s0, s1, s2, s3, s4, s5, s6, s7 = ns0, ns1, ns2, ns3, ns4, ns5, ns6, ns7
+        x0, x1, x2, x3, x4, x5, x6, x7 = nx0, nx1, nx2, nx3, nx4, nx5, nx6, nx7
+        a0, a1, a2, a3, a4, a5, a6, a7 = na0, na1, na2, na3, na4, na5, na6, na7
+
+
+@triton.jit(do_not_specialize=["sO", "sL"])
+def _ring_bwd_kernel(
+    x_ptr, dy_ptr, dx_ptr,  # (O, L, I) input, upstream gradient, result
+    NO, L, NI, sO, sL, sI,
+    k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo,
+    n_ct, n_ib,
+    N: tl.constexpr, BEFORE: tl.constexpr, ACC: tl.constexpr, CC: tl.constexpr,
+    BO: tl.constexpr, BI: tl.constexpr, BIG: tl.constexpr, POW: tl.constexpr,
+    EVEN: tl.constexpr,  # CC divides L
+):
+    """The whole single-axis backward for N <= RING in one walk, no scratch tensors:
+    dx_c = u_c - 2 A beta x_c sum_{j = c - AFTER}^{c + BEFORE} t_j with u_j = dy_j s_j^-beta and
+    t_j = u_j x_j / s_j (AFTER = N - 1 - BEFORE). Step m loads x row c0 - (N - 1) + m, which
+    completes s_j for j = row - AFTER (dy row j loads in step); t_j then completes the
+    transposed window of c = j - BEFORE. Three rings: x, t and u (N, N and BEFORE + 1 rows).
+    Reads x rows c0 - (N-1) .. c0 + CC - 1 + (N-1) and dy rows c0 - AFTER .. c0 + CC - 1 +
+    BEFORE once each; writes dx rows c0 .. c0 + CC - 1."""
+    ct, pos, posc, pmask = _positions_clamped(NO, NI, sO, sI, n_ct, n_ib, BO, BI, BIG)
+    k, a, nb = _scalars(k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo, ACC)
+    c0 = ct * CC
+    steps: tl.constexpr = CC + 2 * (N - 1)
+    x_safe0: tl.constexpr = N - 1 if EVEN else 0  # steps loading the program's own rows
+    x_safe1: tl.constexpr = N - 1 + CC if EVEN else 0
+    j_safe0: tl.constexpr = 2 * (N - 1) - BEFORE if EVEN else 0
+    j_safe1: tl.constexpr = 2 * (N - 1) - BEFORE + CC if EVEN else 0
+    x_lo = c0 - (N - 1)
+    j_lo = x_lo - (N - 1 - BEFORE)  # j at step 0 (from step N - 1 on, j is a real row)
+    x0 = tl.zeros((BO * BI,), ACC)
+    x1, x2, x3, x4, x5, x6, x7, x8 = x0, x0, x0, x0, x0, x0, x0, x0
+    t0, t1, t2, t3, t4, t5, t6, t7, t8 = x0, x0, x0, x0, x0, x0, x0, x0, x0
+    u0, u1, u2, u3, u4, u5, u6, u7, u8 = x0, x0, x0, x0, x0, x0, x0, x0, x0
+    l0, l1, l2, l3, l4, l5, l6, l7 = _rows(x_ptr, x_lo, 0, steps, True, posc, L, sL, ACC, BIG,
+                                           x_safe0, x_safe1)
+    g0, g1, g2, g3, g4, g5, g6, g7 = _rows(dy_ptr, j_lo, 0, steps, True, posc, L, sL, ACC, BIG,
+                                           j_safe0, j_safe1)
+    for p in tl.static_range(0, steps, PIPE):
+        nl0, nl1, nl2, nl3, nl4, nl5, nl6, nl7 = _rows(x_ptr, x_lo, p + PIPE, steps, True, posc,
+                                                       L, sL, ACC, BIG, x_safe0, x_safe1)
+        ng0, ng1, ng2, ng3, ng4, ng5, ng6, ng7 = _rows(dy_ptr, j_lo, p + PIPE, steps, True, posc,
+                                                       L, sL, ACC, BIG, j_safe0, j_safe1)
+        for q in tl.static_range(PIPE):
+            m = p + q
+            if m < steps:
+                v = _pick(q, l0, l1, l2, l3, l4, l5, l6, l7, l7)
+                x0, x1, x2, x3, x4, x5, x6, x7, x8 = _push(v, x0, x1, x2, x3, x4, x5, x6, x7)
+                if m >= N - 1:
+                    s = k + a * _ring_sum(x0, x1, x2, x3, x4, x5, x6, x7, x8, N, True)
+                    xj = _pick(N - 1 - BEFORE, x0, x1, x2, x3, x4, x5, x6, x7, x8)
+                    dyj = _pick(q, g0, g1, g2, g3, g4, g5, g6, g7, g7)
+                    u = dyj * _pow(s, nb, POW)
+                    t = tl.where(xj == 0.0, 0.0, (u * xj) / s)  # as in _epilogue, EPI 4
+                    t0, t1, t2, t3, t4, t5, t6, t7, t8 = _push(t, t0, t1, t2, t3, t4, t5, t6,
+                                                               t7)
+                    u0, u1, u2, u3, u4, u5, u6, u7, u8 = _push(u, u0, u1, u2, u3, u4, u5, u6,
+                                                               u7)
+                    if m >= 2 * (N - 1):
+                        c = x_lo + (m - (N - 1))
+                        ws = _ring_sum(t0, t1, t2, t3, t4, t5, t6, t7, t8, N, False)
+                        uc = _pick(BEFORE, u0, u1, u2, u3, u4, u5, u6, u7, u8)
+                        xc = _pick(N - 1, x0, x1, x2, x3, x4, x5, x6, x7, x8)  # the oldest
+                        res = uc + (2.0 * a * nb) * xc * ws
+                        cc = c.to(tl.int64) if BIG else c
+                        tl.store(dx_ptr + cc * sL + pos, res.to(dx_ptr.dtype.element_ty),
+                                 mask=_both(c < L, pmask))
+        l0, l1, l2, l3, l4, l5, l6, l7 = nl0, nl1, nl2, nl3, nl4, nl5, nl6, nl7
+        g0, g1, g2, g3, g4, g5, g6, g7 = ng0, ng1, ng2, ng3, ng4, ng5, ng6, ng7

@@ -1,22 +1,25 @@
 """Triton backend: LRN forward and backward on CUDA tensors (kernels in triton_kernels).
 
-Across channels one pass does the forward, y = x s^-beta with s = k + A sum_W x^2: it reads x
-once from memory and writes y once, recomputing s in registers. The backward,
-dx = dy s^-beta - 2 A beta x sum_{W^T} t with t = dy x s^(-beta-1), runs two such passes: the
-first takes the window of x^2 and writes t and u = dy s^-beta (t to a float32 scratch, float64
-for float64 input; u into dx's own buffer, or a float32 scratch for float16/bfloat16), the
-second takes the transposed window of t and writes dx = u - 2 A beta x T.
-Every window length compiles its own kernel (N is a compile-time constant, so segment
-boundaries fold away); a program owns a tile of R channel rows x positions.
+Across channels the forward is one pass, y = x s^-beta with s = k + A sum_W x^2, reading x once
+from memory and writing y once. The backward is
+dx = dy s^-beta - 2 A beta x sum_{W^T} t with t = dy x s^(-beta-1).
 
-Measured on an H200 (triton 3.6, AlexNet conv1 (32, 96, 55, 55) float32, window 5; kernel
-times from the profiler): forward 27.3 us and backward 86 us against 18.5 us for a copy of x
-(the forward moves the copy's bytes, the backward eight tensor passes). A backward fused into
-one kernel (one read of x and dy, one write of dx, s recomputed on three shifted tiles) held
-~12 tiles per thread and ran at 194-242 us against 123 us for the two passes (do_bench, same
-run). For beta = 0.75, POW 4 (s^-0.75 = r sqrt(r), r = rsqrt(s): two MUFU operations, ~2.6e-7
-relative) replaces the ~20-instruction split power: forward 42.6 -> 31.6 us (do_bench, same
-run). docs/BENCHMARKS.md has the rest.
+Windows up to 9 along a strided axis (NCHW across channels, the H axis within a channel) run
+the ring kernels: a program walks 16 channel rows of 128 positions (one per thread) plus the
+window's halo, keeps the newest N rows in registers, sums each window directly and loads 8
+rows ahead of the stores. The backward is then one walk too (rings of x, t and u): one read of
+x and dy, one write of dx, no scratch. Longer windows, and windows along the contiguous axis
+(channels-last), run the segmented-scan kernel: a program owns R rows x positions, the forward
+is one pass and the backward two (the window of x^2 writes t and u = dy s^-beta, t to a float32
+scratch, float64 for float64 input, u into dx's own buffer or a float32 scratch for
+float16/bfloat16; the transposed window of t then writes dx = u - 2 A beta x T). Every window
+length compiles its own kernel (N is a compile-time constant).
+
+Measured on an H200 (triton 3.6, AlexNet conv1 (32, 96, 55, 55) float32, window 5; do_bench
+medians of CUDA-graph replays, L2 flushed, same run): copy 23.0 us; forward 30.1 us with
+32-row tiles, 29.2 with 16 (segmented scans: 32.7); backward 39.6 us, 38.5 with 16-row tiles
+(segmented, two passes: 97.5; two ring passes: 103.3). 16-row tiles were faster on all four
+bench shapes (3-7%), hence the default. docs/BENCHMARKS.md has the rest.
 
 Within a channel the size^d box is separable: one pass per spatial axis, partial sums in a
 float32 scratch (float64 for float64 input). A single spatial axis (rank 3) is one pass.
@@ -49,12 +52,14 @@ NAME = "triton"
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"  # read when triton.jit decorated K
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
-# Launch plan. On GPU, programs keep up to 32 rows per thread (more would spill registers).
+# Launch plan. Segmented kernel: on GPU, programs keep up to 32 rows per thread (more would
+# spill registers).
 # ``fwd_tile`` sizes the interpreter's big tiles (few programs, which is what makes it fast).
 # ``cl_rows`` is the least R when the window axis is the contiguous one (channels-last), so one
 # thread reads whole cache lines along it. Measured on an H200 and rejected: 8 or 2 warps
 # (forward 47 and 43 us against 42.6 with 4), R >= 32 on NCHW (52 us), lanes of 4 or 8 warps
 # splitting long windows (n = 65: 319 and 414 us against 254 with one warp).
+K_RING = 9  # the ring kernels' slots (triton_kernels)
 TUNING: dict[str, int] = {
     "fwd_tile": 1 << 14 if INTERPRET else 2048,
     "fwd_warps": 4,
@@ -66,6 +71,13 @@ TUNING: dict[str, int] = {
     "pow": -1,  # force a POW mode for float16/bfloat16/float32 (tests); -1: by device
     "scan": 1 if INTERPRET else 0,  # 0 segmented scans, 1 masked reductions (interpreter)
     "fast_pow": 1,  # 1: beta = 0.75 takes POW 4 (rsqrt and sqrt) where POW 1 would run
+    "ring_max_n": K_RING,  # windows up to this many terms run the ring kernels (0: never)
+    "ring_rows": 16,  # most output rows a ring program walks (the halo costs N - 1 rows)
+    "ring_pos": 1 << 14 if INTERPRET else 128,  # positions a ring program (one per thread)
+    "ring_warps": 4,
+    "ring_cl": 0,  # 1: ring kernels also where the window axis is the contiguous one
+    "ring_bwd": 1,  # 1: single-axis backward as one fused ring walk (0: two ring passes)
+    "ring_even": 1,  # 0: clamp every row even where the tiles divide L (tests, timings)
 }
 STATE: dict[str, Any] = {"libdevice_error": None, "asm_error": None}
 
@@ -174,11 +186,41 @@ def _plan_for(o: int, length: int, i: int, contiguous_axis: bool, n: int, tile: 
             "num_warps": warps}
 
 
+def _ring(view: torch.Tensor, n: int) -> bool:
+    """Whether a pass over ``view`` with an n-term window runs a ring kernel: n <= RING, and
+    the window axis strided (channels-last lines keep the segmented kernel unless ring_cl)."""
+    contiguous_axis = view.stride(1) == 1 and view.shape[2] == 1
+    return n <= min(K_RING, TUNING["ring_max_n"]) and (not contiguous_axis or
+                                                        bool(TUNING["ring_cl"]))
+
+
+def _ring_plan(view: torch.Tensor) -> dict[str, int]:
+    o, length, i = view.shape
+    return _ring_plan_for(o, length, i, tuple(TUNING.values()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _ring_plan_for(o: int, length: int, i: int, tuning: tuple[int, ...]) -> dict[str, int]:
+    """Ring launch: the L rows split into equal tiles of at most ``ring_rows`` (CC rows each),
+    ``ring_pos`` positions a program, one per thread on GPU."""
+    n_ct = _cdiv(length, TUNING["ring_rows"])
+    cc = _cdiv(length, n_ct)  # equal tiles: EVEN (no row clamps inside a tile) if they divide L
+    bp = min(TUNING["ring_pos"], _p2(max(1, o * i)))
+    bi = min(_p2(i), bp)
+    bo = max(1, bp // bi)
+    n_ib = _cdiv(i, bi)
+    warps = max(1, min(TUNING["ring_warps"], bp // 32))
+    even = length % cc == 0 and bool(TUNING["ring_even"])
+    return {"CC": cc, "EVEN": even, "BO": bo, "BI": bi, "n_ct": n_ct, "n_ib": n_ib,
+            "grid": n_ct * n_ib * _cdiv(o, bo), "num_warps": warps}
+
+
 def _launch(kernel: Any, plan: dict[str, int], args: list[Any], meta: dict[str, Any]) -> None:
     """Launch; if libdevice or inline PTX fails to compile, warn once and fall back to the
     pure-Triton power (mode 2 or 3)."""
     grid = (plan["grid"],)
-    full = dict(meta, R=plan["R"], BO=plan["BO"], BI=plan["BI"], num_warps=plan["num_warps"])
+    tiles = {key: plan[key] for key in ("R", "CC", "EVEN", "BO", "BI") if key in plan}
+    full = dict(meta, **tiles, num_warps=plan["num_warps"])
     args = args + [plan["n_ct"], plan["n_ib"]]
     try:
         kernel[grid](*args, **full)
@@ -223,13 +265,17 @@ def _pass(src: torch.Tensor, x: torch.Tensor, dy: torch.Tensor, u: torch.Tensor,
     xv = views[1]
     n, b = _window(xv.shape[1], before, after)
     args, meta = _common(xv, n, b, spec)
+    meta.update(SRC=src_mode, EPI=epi)
+    if _ring(xv, n):
+        del meta["SUMT"], meta["SCAN"]
+        _launch(K._ring_pass_kernel, _ring_plan(xv), [*views, *args], meta)
+        return
     so, sl, si = xv.stride()
     vec = bool(TUNING["fwd_vec"]) and xv.dtype == torch.float32 and si == 1 and sl % 16 == 0 \
         and so % 16 == 0 and src_mode == 1 and epi == 1
     plan = _plan(xv, n, TUNING["fwd_tile"], TUNING["fwd_warps"], vec)
     if vec and plan["R"] > 16:  # 4 positions x more than 16 rows per thread would spill
         vec, plan = False, _plan(xv, n, TUNING["fwd_tile"], TUNING["fwd_warps"])
-    meta.update(SRC=src_mode, EPI=epi)
     kernel = K._lrn_pass_kernel_vec if vec else K._lrn_pass_kernel
     _launch(kernel, plan, [*views, *args], meta)
 
@@ -276,6 +322,14 @@ def lrn_bwd(x: torch.Tensor, grad_out: torch.Tensor, spec: LRNSpec) -> torch.Ten
     # gives dx = u - 2 A beta x T. Each pass reads its tensors once from memory. For float32
     # and float64 u lives in dx itself (the last pass reads each element of u, then writes dx
     # over it, in the same program); float16/bfloat16 keep u in a float32 scratch.
+    if len(spec.axes) == 1 and TUNING["ring_bwd"]:
+        (xv, dyv, dxv), _ = axis_views(spec.axes[0], xd, dy, dx)
+        n, b = _window(xv.shape[1], spec.before, spec.after)
+        if _ring(xv, n):  # one walk: one read of x and dy, one write of dx, no scratch
+            args, meta = _common(xv, n, b, spec)
+            del meta["SUMT"], meta["SCAN"]
+            _launch(K._ring_bwd_kernel, _ring_plan(xv), [xv, dyv, dxv, *args], meta)
+            return dx
     t = _scratch(xd)
     u = _scratch(xd) if xd.dtype in (torch.float16, torch.bfloat16) else dx
     bufs = [_scratch(xd) for _ in range(min(2, len(spec.axes) - 1))]
