@@ -243,3 +243,25 @@ def test_conditioning_on_colour_images_uses_the_closed_form() -> None:
     spec = exp_conditioning.hessian_spectrum(tr, y, 10)
     assert spec["method"].startswith("closed form") and spec["closed_form_rel_diff"] is None
     assert spec["params"] == 10 * 257 and math.isfinite(spec["condition_number"])
+
+
+def test_warm_up_stays_out_of_the_wall_time_and_the_result(monkeypatch) -> None:
+    """The warm-up call (JIT compilation) precedes the clock and leaves every generator as
+    the run seeds it: the same weights with it and without it."""
+    import time
+
+    ds = _tiny()
+    spec = train.RunSpec("lrn_across", 0, 1)
+    real = train._warm_up
+    with_warm = train.train_run(ds, spec)
+
+    def slow_warm_up(d: Dataset, s: train.RunSpec) -> None:
+        real(d, s)
+        time.sleep(1.0)
+
+    monkeypatch.setattr(train, "_warm_up", slow_warm_up)
+    t = time.perf_counter()
+    slow = train.train_run(ds, spec)
+    assert slow["wall_s"] < time.perf_counter() - t - 0.9
+    monkeypatch.setattr(train, "_warm_up", lambda d, s: None)
+    assert train.train_run(ds, spec)["weights_sha256"] == with_warm["weights_sha256"]
