@@ -119,29 +119,11 @@ def _scalars(k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo, ACC: tl.constexpr):
 
 
 @triton.jit
-def _positions(NO, NI, sO, sI, n_ct, n_ib, BO: tl.constexpr, BI: tl.constexpr,
-               BIG: tl.constexpr):
-    """This program's channel tile, its position offsets (BO*BI,) and their mask. Channel
-    tiles vary fastest over program ids so programs sharing a boundary run together."""
-    pid = tl.program_id(0)
-    ct = pid % n_ct
-    rest = pid // n_ct
-    ib = rest % n_ib
-    ob = rest // n_ib
-    q = tl.arange(0, BO * BI)
-    o = ob * BO + q // BI
-    i = ib * BI + q % BI
-    pmask = (o < NO) & (i < NI)
-    if BIG:
-        o = o.to(tl.int64)
-        i = i.to(tl.int64)
-    return ct, o * sO + i * sI, pmask
-
-
-@triton.jit
 def _positions_clamped(NO, NI, sO, sI, n_ct, n_ib, BO: tl.constexpr, BI: tl.constexpr,
                        BIG: tl.constexpr):
-    """``_positions`` plus offsets clamped into the tensor: loads at those need no position
+    """This program's channel tile, its position offsets (BO*BI,), the same offsets clamped
+    into the tensor, and the mask of real positions. Channel tiles vary fastest over program
+    ids so programs sharing a boundary run together. Loads at clamped offsets need no position
     mask (a lane past the edge loads a real element and its results are never stored)."""
     pid = tl.program_id(0)
     ct = pid % n_ct
@@ -157,6 +139,14 @@ def _positions_clamped(NO, NI, sO, sI, n_ct, n_ib, BO: tl.constexpr, BI: tl.cons
     if BIG:
         o, i, oc, ic = o.to(tl.int64), i.to(tl.int64), oc.to(tl.int64), ic.to(tl.int64)
     return ct, o * sO + i * sI, oc * sO + ic * sI, pmask
+
+
+@triton.jit
+def _positions(NO, NI, sO, sI, n_ct, n_ib, BO: tl.constexpr, BI: tl.constexpr,
+               BIG: tl.constexpr):
+    """This program's channel tile, its position offsets (BO*BI,) and their mask."""
+    ct, pos, _, pmask = _positions_clamped(NO, NI, sO, sI, n_ct, n_ib, BO, BI, BIG)
+    return ct, pos, pmask
 
 
 @triton.jit
@@ -299,13 +289,14 @@ _lrn_pass_kernel_vec = triton.jit(_lrn_pass_kernel.fn)
 # unrolled, so each push only renames values). Each window is summed directly, N adds with no
 # subtraction; every element is loaded once, plus N - 1 halo rows a tile (L2 hits: the
 # neighbouring tile runs beside it). The segmented scans cost some 36 instructions an element
-# (sm_90 SASS), the ring ~30, mostly addressing.
+# (sm_90 SASS, forward), the ring forward 27-31, mostly addressing.
 # Loads are software-pipelined, PIPE rows at a time: the next PIPE rows of every stream load
 # before this group's results are stored. The compiler cannot move a load above an earlier
 # store (x and y might alias), so a plain walk keeps one load in flight per thread.
-# Row addresses are clamped into [0, L) and rows outside it zeroed (``_ldc``): an unpredicated
-# load, where a masked one compiled to a branch around each load. RING = 9: nine named ring
-# slots below (the host, triton_lrn, routes longer windows to the segmented kernel).
+# Halo row addresses are clamped into [0, L) and rows outside it zeroed (``_ldc``): an
+# unpredicated load, where a masked one compiled to a branch around each load. A tile's own
+# rows need neither when the tiles divide L (EVEN). RING = 9: nine named ring slots below (the
+# host, triton_lrn, routes longer windows to the segmented kernel).
 PIPE = tl.constexpr(8)
 
 

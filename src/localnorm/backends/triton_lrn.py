@@ -318,10 +318,6 @@ def lrn_bwd(x: torch.Tensor, grad_out: torch.Tensor, spec: LRNSpec) -> torch.Ten
     dx = torch.empty_like(xd)
     if xd.numel() == 0 or spec.beta == 0:
         return dx.copy_(dy)
-    # Two rounds of passes: the window of x^2 gives t and u, then the transposed window of t
-    # gives dx = u - 2 A beta x T. Each pass reads its tensors once from memory. For float32
-    # and float64 u lives in dx itself (the last pass reads each element of u, then writes dx
-    # over it, in the same program); float16/bfloat16 keep u in a float32 scratch.
     if len(spec.axes) == 1 and TUNING["ring_bwd"]:
         (xv, dyv, dxv), _ = axis_views(spec.axes[0], xd, dy, dx)
         n, b = _window(xv.shape[1], spec.before, spec.after)
@@ -330,6 +326,10 @@ def lrn_bwd(x: torch.Tensor, grad_out: torch.Tensor, spec: LRNSpec) -> torch.Ten
             del meta["SUMT"], meta["SCAN"]
             _launch(K._ring_bwd_kernel, _ring_plan(xv), [xv, dyv, dxv, *args], meta)
             return dx
+    # Two rounds of passes: the window of x^2 gives t and u, then the transposed window of t
+    # gives dx = u - 2 A beta x T. Each pass reads its tensors once from memory. For float32
+    # and float64 u lives in dx itself (the last pass reads each element of u, then writes dx
+    # over it, in the same program); float16/bfloat16 keep u in a float32 scratch.
     t = _scratch(xd)
     u = _scratch(xd) if xd.dtype in (torch.float16, torch.bfloat16) else dx
     bufs = [_scratch(xd) for _ in range(min(2, len(spec.axes) - 1))]
