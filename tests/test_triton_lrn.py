@@ -206,6 +206,7 @@ def test_half_precision(dtype, region, pow_mode, monkeypatch):
 def test_vectorised_forward_variant(size, monkeypatch):
     _gpu_plan(monkeypatch)
     monkeypatch.setitem(triton_lrn.TUNING, "fwd_vec", 1)
+    monkeypatch.setitem(triton_lrn.TUNING, "ring_max_n", 0)  # the segmented kernel's variant
     _check(randn(2, 11, 4, 4, seed=size, scale=2.0), size)  # H*W = 16: strides 16-aligned
 
 
