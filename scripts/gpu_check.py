@@ -7,7 +7,8 @@
 Needs only torch, triton and numpy (no pip install). Phase 1 runs the correctness items in
 worker processes, which also run every timed function once so that Triton and Inductor compile
 in parallel into their on-disk caches. Phase 2 times in this process alone
-(triton.testing.do_bench, median, L2 flushed): localnorm forward, backward, forward+backward,
+(triton.testing.do_bench of CUDA-graph replays, median, L2 flushed; see ``_bench`` for why
+replays): localnorm forward, backward, forward+backward,
 torch eager and torch.compile of F.local_response_norm, and a plain copy of the same tensor,
 then each TUNING variant in TUNE beside the default. Phase 3 measures the host cost per call
 (backend and public API, unsynced and isolated) and profiles the public forward+backward.
