@@ -173,6 +173,21 @@ def test_peak_memory_counts_tensors() -> None:
     assert bench_memory.peak_torch_cpu(lambda: out.copy_(x)) == 0
 
 
+def test_profiled_measurements_print_nothing_of_their_own(capfd: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    """torch's profiler logs a line to stderr at each start and stop (torch 2.13: "USDT: ...
+    profiler_start"): the bench mutes those, and only those."""
+    def loud() -> torch.Tensor:
+        os.write(2, b"said by the call\n")
+        return torch.empty(1 << 18)
+
+    peak = bench_memory.peak_torch_cpu(loud)
+    err = capfd.readouterr().err
+    assert peak is not None and peak >= (1 << 18) * 4
+    assert "said by the call" in err
+    assert "profiler_st" not in err and "USDT" not in err, err
+
+
 def test_memory_is_measured_in_every_mode(tiny_doc: dict[str, Any]) -> None:
     # localnorm on CPU is measured twice (torch's allocator, then the resident set): the bwd
     # mode's graph, consumed by the first call, must be built again for the second

@@ -23,7 +23,11 @@ is read, so the peak includes it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -55,12 +59,47 @@ def peak_rss(fn: Callable[[], Any]) -> int | None:
     return max(peak, 0)
 
 
+@contextmanager
+def _stderr_muted() -> Iterator[None]:
+    """File descriptor 2 pointed at the null device for the block (C++ writes included)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@contextmanager
+def quiet_profile(**kwargs: Any) -> Iterator[Any]:
+    """``torch.profiler.profile(**kwargs)`` whose start and stop print nothing: torch 2.13's
+    kineto writes a "USDT: ... profiler_start" and "profiler_stop" line to stderr at each
+    (KINETO_LOG_LEVEL does not govern them; a full ``localnorm bench`` printed 456), and the
+    profiler warns that it "clears events at the end of each cycle". What the profiled code
+    itself prints is not touched."""
+    from torch.profiler import profile
+
+    prof = profile(**kwargs)
+    with _stderr_muted(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Pp]rofiler clears events")
+        prof.__enter__()
+    try:
+        yield prof
+    finally:
+        with _stderr_muted(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Pp]rofiler clears events")
+            prof.__exit__(None, None, None)
+
+
 def peak_torch_cpu(fn: Callable[[], Any]) -> int | None:
     """Most bytes held at once by tensors allocated during ``fn()`` (torch's CPU allocator)."""
     from torch._C._profiler import _EventType
-    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler import ProfilerActivity
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with quiet_profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         result = fn()
     del result
     events = []
@@ -128,10 +167,10 @@ def kernel_seconds_cuda(fn: Callable[[], Any]) -> float | None:
     (Python and dispatch overhead between launches): for a host-bound call the median is
     much larger than this sum.
     """
-    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler import ProfilerActivity
 
     torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+    with quiet_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         result = fn()
         torch.cuda.synchronize()
     del result
