@@ -216,6 +216,30 @@ def _wsum(src_ptr, a0, r, rr, used, first, last, L, pos, pmask, sL, N: tl.conste
 
 
 @triton.jit
+def _st(ptr, c, pos, cmask, pmask, sL, v, BIG: tl.constexpr):
+    """Store v at (channel c, position pos) where both masks hold, in ptr's dtype."""
+    if BIG:
+        c = c.to(tl.int64)
+    tl.store(ptr + c * sL + pos, v.to(ptr.dtype.element_ty), mask=_both(cmask, pmask))
+
+
+@triton.jit
+def _u_t(dyv, xv, ws, k, a, nb, POW: tl.constexpr):
+    """The backward's first half at one element: u = dy s^-beta and t = u x / s with
+    s = k + A ws (t formed so that x = 0 gives t = 0 even where s^(-beta-1) would overflow,
+    also if a subnormal k flushed s to 0)."""
+    s = k + a * ws
+    u = dyv * _pow(s, nb, POW)
+    return u, tl.where(xv == 0.0, 0.0, (u * xv) / s)
+
+
+@triton.jit
+def _dx(uv, xv, ws, a, nb):
+    """The backward's second half: dx = u - 2 A beta x ws (nb = -beta; ws sums t)."""
+    return uv + (2.0 * a * nb) * xv * ws
+
+
+@triton.jit
 def _epilogue(ws, xv, c, cm, pos, pmask, dy_ptr, u_ptr, out_ptr, sL, k, a, nb,
               EPI: tl.constexpr, ACC: tl.constexpr, BIG: tl.constexpr, POW: tl.constexpr,
               aux=None):
@@ -231,18 +255,12 @@ def _epilogue(ws, xv, c, cm, pos, pmask, dy_ptr, u_ptr, out_ptr, sL, k, a, nb,
         res = xv * _pow(k + a * ws, nb, POW)
     elif EPI == 4:
         dyv = _ld(dy_ptr, c, pos, cm, pmask, sL, ACC, BIG) if aux is None else aux
-        s = k + a * ws
-        q = _pow(s, nb, POW)
-        u = dyv * q
-        res = tl.where(xv == 0.0, 0.0, (u * xv) / s)  # 0, also if a subnormal k flushed s to 0
-        uc = c.to(tl.int64) if BIG else c
-        tl.store(u_ptr + uc * sL + pos, u.to(u_ptr.dtype.element_ty), mask=_both(cm, pmask))
+        u, res = _u_t(dyv, xv, ws, k, a, nb, POW)
+        _st(u_ptr, c, pos, cm, pmask, sL, u, BIG)
     else:
         uv = _ld(u_ptr, c, pos, cm, pmask, sL, ACC, BIG) if aux is None else aux
-        res = uv + (2.0 * a * nb) * xv * ws
-    if BIG:
-        c = c.to(tl.int64)
-    tl.store(out_ptr + c * sL + pos, res.to(out_ptr.dtype.element_ty), mask=_both(cm, pmask))
+        res = _dx(uv, xv, ws, a, nb)
+    _st(out_ptr, c, pos, cm, pmask, sL, res, BIG)
 
 
 @triton.jit(do_not_specialize=["sO", "sL"])
@@ -366,29 +384,26 @@ def _ldr(ptr, row, posc, L, sL, ACC: tl.constexpr, BIG: tl.constexpr, SAFE: tl.c
 
 
 @triton.jit
+def _row(ptr, lo, j: tl.constexpr, T: tl.constexpr, ON: tl.constexpr, posc, L, sL, z,
+         ACC: tl.constexpr, BIG: tl.constexpr, S0: tl.constexpr, S1: tl.constexpr):
+    """Row lo + j of a stream at step j: ``_ldr`` (plain where S0 <= j < S1, the steps whose
+    rows are known to lie in [0, L)), or z past step T or for a stream that is not ON."""
+    return _ldr(ptr, lo + j, posc, L, sL, ACC, BIG, S0 <= j and j < S1) if ON and j < T else z
+
+
+@triton.jit
 def _rows(ptr, lo, p: tl.constexpr, T: tl.constexpr, ON: tl.constexpr, posc, L, sL,
           ACC: tl.constexpr, BIG: tl.constexpr, S0: tl.constexpr, S1: tl.constexpr):
-    """The PIPE = 8 rows lo + p .. lo + p + 7 of a stream at clamped positions; zeros past
-    step T or for a stream that is not ON. Steps in [S0, S1) are rows known to lie in [0, L)
-    (their loads skip the clamp and the zeroing)."""
+    """The PIPE = 8 rows lo + p .. lo + p + 7 of a stream at clamped positions (``_row``)."""
     z = tl.zeros(posc.shape, ACC)
-    v0 = _ldr(ptr, lo + p, posc, L, sL, ACC, BIG, S0 <= p and p < S1) \
-        if ON and p < T else z
-    v1 = _ldr(ptr, lo + (p + 1), posc, L, sL, ACC, BIG, S0 <= p + 1 and p + 1 < S1) \
-        if ON and p + 1 < T else z
-    v2 = _ldr(ptr, lo + (p + 2), posc, L, sL, ACC, BIG, S0 <= p + 2 and p + 2 < S1) \
-        if ON and p + 2 < T else z
-    v3 = _ldr(ptr, lo + (p + 3), posc, L, sL, ACC, BIG, S0 <= p + 3 and p + 3 < S1) \
-        if ON and p + 3 < T else z
-    v4 = _ldr(ptr, lo + (p + 4), posc, L, sL, ACC, BIG, S0 <= p + 4 and p + 4 < S1) \
-        if ON and p + 4 < T else z
-    v5 = _ldr(ptr, lo + (p + 5), posc, L, sL, ACC, BIG, S0 <= p + 5 and p + 5 < S1) \
-        if ON and p + 5 < T else z
-    v6 = _ldr(ptr, lo + (p + 6), posc, L, sL, ACC, BIG, S0 <= p + 6 and p + 6 < S1) \
-        if ON and p + 6 < T else z
-    v7 = _ldr(ptr, lo + (p + 7), posc, L, sL, ACC, BIG, S0 <= p + 7 and p + 7 < S1) \
-        if ON and p + 7 < T else z
-    return v0, v1, v2, v3, v4, v5, v6, v7
+    return (_row(ptr, lo, p, T, ON, posc, L, sL, z, ACC, BIG, S0, S1),
+            _row(ptr, lo, p + 1, T, ON, posc, L, sL, z, ACC, BIG, S0, S1),
+            _row(ptr, lo, p + 2, T, ON, posc, L, sL, z, ACC, BIG, S0, S1),
+            _row(ptr, lo, p + 3, T, ON, posc, L, sL, z, ACC, BIG, S0, S1),
+            _row(ptr, lo, p + 4, T, ON, posc, L, sL, z, ACC, BIG, S0, S1),
+            _row(ptr, lo, p + 5, T, ON, posc, L, sL, z, ACC, BIG, S0, S1),
+            _row(ptr, lo, p + 6, T, ON, posc, L, sL, z, ACC, BIG, S0, S1),
+            _row(ptr, lo, p + 7, T, ON, posc, L, sL, z, ACC, BIG, S0, S1))
 
 
 @triton.jit(do_not_specialize=["sO", "sL"])
@@ -505,23 +520,19 @@ def _ring_bwd_kernel(
                 v = _pick(q, l0, l1, l2, l3, l4, l5, l6, l7, l7)
                 x0, x1, x2, x3, x4, x5, x6, x7, x8 = _push(v, x0, x1, x2, x3, x4, x5, x6, x7)
                 if m >= N - 1:
-                    s = k + a * _ring_sum(x0, x1, x2, x3, x4, x5, x6, x7, x8, N, True)
+                    ws = _ring_sum(x0, x1, x2, x3, x4, x5, x6, x7, x8, N, True)
                     xj = _pick(N - 1 - BEFORE, x0, x1, x2, x3, x4, x5, x6, x7, x8)
                     dyj = _pick(q, g0, g1, g2, g3, g4, g5, g6, g7, g7)
-                    u = dyj * _pow(s, nb, POW)
-                    t = tl.where(xj == 0.0, 0.0, (u * xj) / s)  # as in _epilogue, EPI 4
+                    u, t = _u_t(dyj, xj, ws, k, a, nb, POW)
                     t0, t1, t2, t3, t4, t5, t6, t7, t8 = _push(t, t0, t1, t2, t3, t4, t5, t6,
                                                                t7)
                     u0, u1, u2, u3, u4, u5, u6, u7, u8 = _push(u, u0, u1, u2, u3, u4, u5, u6,
                                                                u7)
                     if m >= 2 * (N - 1):
                         c = x_lo + (m - (N - 1))
-                        ws = _ring_sum(t0, t1, t2, t3, t4, t5, t6, t7, t8, N, False)
+                        tw = _ring_sum(t0, t1, t2, t3, t4, t5, t6, t7, t8, N, False)
                         uc = _pick(BEFORE, u0, u1, u2, u3, u4, u5, u6, u7, u8)
                         xc = _pick(N - 1, x0, x1, x2, x3, x4, x5, x6, x7, x8)  # the oldest
-                        res = uc + (2.0 * a * nb) * xc * ws
-                        cc = c.to(tl.int64) if BIG else c
-                        tl.store(dx_ptr + cc * sL + pos, res.to(dx_ptr.dtype.element_ty),
-                                 mask=_both(c < L, pmask))
+                        _st(dx_ptr, c, pos, c < L, pmask, sL, _dx(uc, xc, tw, a, nb), BIG)
         l0, l1, l2, l3, l4, l5, l6, l7 = nl0, nl1, nl2, nl3, nl4, nl5, nl6, nl7
         g0, g1, g2, g3, g4, g5, g6, g7 = ng0, ng1, ng2, ng3, ng4, ng5, ng6, ng7

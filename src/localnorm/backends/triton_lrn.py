@@ -243,16 +243,20 @@ def _common(view: torch.Tensor, n: int, before: int, spec: LRNSpec) -> tuple[lis
     args = [o, length, i, s_o, s_l, s_i, *k, *a, *nb]
     acc = tl.float64 if view.dtype == torch.float64 else tl.float32
     big = view.numel() >= TUNING["big_numel"]
-    wide = view.dtype == torch.float32 and n >= TUNING["sum64_min_n"]
-    sumt = tl.float64 if wide else acc
     pow_mode = _pow_mode(view.dtype)
     # POW 4 needs s >= k to be a normal float32: rsqrt flushes a subnormal s to 0 (then
     # 0 * inf = NaN where x = 0), while the split power stays finite there.
     if pow_mode == 1 and TUNING["fast_pow"] and spec.beta == 0.75 and spec.k >= 2.0**-126:
         pow_mode = 4
-    meta = {"N": n, "BEFORE": before, "ACC": acc, "BIG": big, "POW": pow_mode,
-            "SUMT": sumt, "SCAN": TUNING["scan"]}
+    meta = {"N": n, "BEFORE": before, "ACC": acc, "BIG": big, "POW": pow_mode}
     return args, meta
+
+
+def _scan_meta(view: torch.Tensor, n: int, meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` plus what only the segmented-scan kernel takes: the scans' sum type (float64
+    for float32 windows of ``sum64_min_n`` terms or more) and the scan mode."""
+    wide = view.dtype == torch.float32 and n >= TUNING["sum64_min_n"]
+    return dict(meta, SUMT=tl.float64 if wide else meta["ACC"], SCAN=TUNING["scan"])
 
 
 def _pass(src: torch.Tensor, x: torch.Tensor, dy: torch.Tensor, u: torch.Tensor,
@@ -267,7 +271,6 @@ def _pass(src: torch.Tensor, x: torch.Tensor, dy: torch.Tensor, u: torch.Tensor,
     args, meta = _common(xv, n, b, spec)
     meta.update(SRC=src_mode, EPI=epi)
     if _ring(xv, n):
-        del meta["SUMT"], meta["SCAN"]
         _launch(K._ring_pass_kernel, _ring_plan(xv), [*views, *args], meta)
         return
     so, sl, si = xv.stride()
@@ -277,7 +280,7 @@ def _pass(src: torch.Tensor, x: torch.Tensor, dy: torch.Tensor, u: torch.Tensor,
     if vec and plan["R"] > 16:  # 4 positions x more than 16 rows per thread would spill
         vec, plan = False, _plan(xv, n, TUNING["fwd_tile"], TUNING["fwd_warps"])
     kernel = K._lrn_pass_kernel_vec if vec else K._lrn_pass_kernel
-    _launch(kernel, plan, [*views, *args], meta)
+    _launch(kernel, plan, [*views, *args], _scan_meta(xv, n, meta))
 
 
 def _scratch(x: torch.Tensor) -> torch.Tensor:
@@ -323,7 +326,6 @@ def lrn_bwd(x: torch.Tensor, grad_out: torch.Tensor, spec: LRNSpec) -> torch.Ten
         n, b = _window(xv.shape[1], spec.before, spec.after)
         if _ring(xv, n):  # one walk: one read of x and dy, one write of dx, no scratch
             args, meta = _common(xv, n, b, spec)
-            del meta["SUMT"], meta["SCAN"]
             _launch(K._ring_bwd_kernel, _ring_plan(xv), [xv, dyv, dxv, *args], meta)
             return dx
     # Two rounds of passes: the window of x^2 gives t and u, then the transposed window of t

@@ -83,15 +83,21 @@ def quiet_profile(**kwargs: Any) -> Iterator[Any]:
     from torch.profiler import profile
 
     prof = profile(**kwargs)
-    with _stderr_muted(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*[Pp]rofiler clears events")
+    with _profiler_silenced():
         prof.__enter__()
     try:
         yield prof
     finally:
-        with _stderr_muted(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*[Pp]rofiler clears events")
+        with _profiler_silenced():
             prof.__exit__(None, None, None)
+
+
+@contextmanager
+def _profiler_silenced() -> Iterator[None]:
+    """fd 2 muted and the profiler's "clears events" warning ignored."""
+    with _stderr_muted(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Pp]rofiler clears events")
+        yield
 
 
 def peak_torch_cpu(fn: Callable[[], Any]) -> int | None:
