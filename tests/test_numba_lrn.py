@@ -214,6 +214,34 @@ def test_zeros():
         torch.testing.assert_close(numba_lrn.lrn_bwd(x, dy, spec), dy * 2.0**-0.75)
 
 
+def test_direct_forward_row_groups_fall_back_row_by_row():
+    # A centred window of 5 does eight interior rows per loop (numba_direct.rows_x5_group);
+    # a group whose window holds a square above the cap (here 1e40, past float32) or a NaN
+    # is done row by row, the rows near it in float64. Placed at every channel of a 29-channel
+    # axis (three groups, then a tail of rows), the result stays within the policy and the
+    # rows outside the big value's window have the bits of the clean input's.
+    x = randn(2, 29, 3, 17, seed=38)
+    spec = _spec(x, 5, 1.0, 0.75, 1.0)
+    clean = numba_lrn.lrn_fwd(x, spec)
+    ref = lrn_forward(x.double().numpy(), 5, 1.0, 0.75, 1.0)
+    assert rel_close(clean, ref, x.dtype)[0]
+    for c in range(29):
+        for bad in (1e20, float("nan")):
+            xb = x.clone()
+            xb[1, c, 2, 5] = bad
+            y = numba_lrn.lrn_fwd(xb, spec)
+            near = slice(max(0, c - 2), c + 3)
+            far = torch.ones(29, dtype=torch.bool)
+            far[near] = False
+            assert torch.equal(y[0], clean[0]) and torch.equal(y[1, far], clean[1, far]), c
+            if bad == bad:
+                ok, worst = rel_close(y, lrn_forward(xb.double().numpy(), 5, 1.0, 0.75, 1.0),
+                                      x.dtype)
+                assert ok and torch.isfinite(y).all(), (c, worst)
+            else:
+                assert torch.isnan(y[1, near, 2, 5]).all() and not torch.isnan(y[1, far]).any()
+
+
 def test_extreme_magnitudes_stay_finite():
     # x^2 ~ 1e60 and s ~ 1e-40 leave float32's range: those rows fall back to float64
     big = randn(1, 16, 3, 3, seed=13, scale=1e30)

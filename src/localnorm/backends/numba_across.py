@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 from .numba_borrow import borrow
-from .numba_direct import DIRECT_MAX, fwd_direct, fwd_lines
+from .numba_direct import DIRECT_MAX, PEAK_SLOTS, fwd_direct, fwd_lines
 from .numba_direct_grad import bwd_direct, bwd_lines
 from .numba_grad import dx_emit, dx_fused, neg_pow, t_emit, t_fast
 from .numba_prefetch import fetch_row
@@ -245,7 +245,7 @@ def lrn_fwd_kernel(x, y, plan, prows, before, scale, k, beta, mode, block, ntile
     # The direct path's scratch of every chunk, allocated here and borrowed by each chunk
     # (numba_borrow: no reference counts in the hot loops, and none to share a cache line).
     rings = np.empty((nchunks, DIRECT_MAX + 1, ring_w), dtype=x.dtype)
-    tops = np.zeros((nchunks, DIRECT_MAX + 1), dtype=np.int64)
+    tops = np.zeros((nchunks, PEAK_SLOTS), dtype=np.int64)
     sls = np.empty((nchunks, DIRECT_MAX), dtype=np.int64)
     s32s = np.empty((nchunks, max(block, length)), dtype=x.dtype)
     ss = np.empty((nchunks, max(block, length)))
