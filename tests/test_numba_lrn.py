@@ -242,6 +242,29 @@ def test_direct_forward_row_groups_fall_back_row_by_row():
                 assert torch.isnan(y[1, near, 2, 5]).all() and not torch.isnan(y[1, far]).any()
 
 
+@pytest.mark.parametrize("beta", [0.75, 0.5, 1.0])
+def test_row_groups_match_the_lines_bit_for_bit(beta):
+    # NCHW tiles take eight rows per loop (forward; backward p, t and dx), channels-last lines
+    # one line at a time: the same terms in the same order, so the same bits. 45 channels:
+    # several groups of each kind, then rows one by one; beta picks the specialised loops.
+    x = randn(2, 45, 3, 5, seed=39, scale=3.0)
+    dy = randn(2, 45, 3, 5, seed=40)
+    xc = x.to(memory_format=torch.channels_last)
+    spec = _spec(x, 5, 0.9, beta, 1.5)
+    y, dx = check(x, spec, dy=dy)
+    assert torch.equal(y, numba_lrn.lrn_fwd(xc, spec))
+    assert torch.equal(dx, numba_lrn.lrn_bwd(xc, dy, spec))
+
+
+@pytest.mark.parametrize("channel", [0, 3, 9, 17, 26, 44])
+def test_backward_row_groups_fall_back(channel):
+    # a big |x| anywhere (square 1e40, past float32) sends the tile to the float64 block path
+    x = randn(2, 45, 3, 5, seed=41)
+    x[1, channel, 1, 2] = 1e20
+    dx = check(x, _spec(x, 5, 1.0, 0.75, 1.0), dy=randn(2, 45, 3, 5, seed=42))[1]
+    assert torch.isfinite(dx).all()
+
+
 def test_extreme_magnitudes_stay_finite():
     # x^2 ~ 1e60 and s ~ 1e-40 leave float32's range: those rows fall back to float64
     big = randn(1, 16, 3, 3, seed=13, scale=1e30)

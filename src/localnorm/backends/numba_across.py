@@ -30,7 +30,7 @@ from numba import njit, prange
 
 from .numba_borrow import borrow
 from .numba_direct import DIRECT_MAX, PEAK_SLOTS, fwd_direct, fwd_lines
-from .numba_direct_grad import bwd_direct, bwd_lines
+from .numba_direct_grad import RING_ROWS, RING_W, bwd_direct, bwd_lines
 from .numba_grad import dx_emit, dx_fused, neg_pow, t_emit, t_fast
 from .numba_prefetch import fetch_row
 from .numba_window import (
@@ -295,11 +295,11 @@ def lrn_bwd_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta,
     single = x.itemsize == 4
     size = before + after + 1
     lines = direct and x.shape[2] == 1
-    ring_w = block + PAD if direct and not lines else 0
+    ring_w = RING_W if direct and not lines else 0  # tiles of at most 4096 columns
     npad = length + 2 * DIRECT_MAX if lines else 0
     # The direct path's scratch of every chunk, borrowed by each chunk (see lrn_fwd_kernel).
-    ringss = np.empty((nchunks, 3, DIRECT_MAX + 1, ring_w), dtype=x.dtype)
-    tops = np.zeros((nchunks, DIRECT_MAX + 1), dtype=np.int64)
+    ringss = np.empty((nchunks, 3, RING_ROWS, ring_w), dtype=x.dtype)
+    tops = np.zeros((nchunks, RING_ROWS), dtype=np.int64)
     ws = np.empty((nchunks, max(block, length)), dtype=x.dtype)
     sts = np.empty((nchunks, block), dtype=x.dtype)
     sls = np.empty((nchunks, DIRECT_MAX), dtype=np.int64)
