@@ -7,7 +7,9 @@ subtraction of partial sums, accumulated in float64; float32 inputs with windows
 9 (every practical LRN; the forward on NCHW tiles up to 5, ``_DIRECT_WIDE_MAX``) take the
 direct float32 sums of ``numba_direct`` (forward) and ``numba_direct_grad`` (backward) instead
 (AlexNet conv1, 2 threads, kernels alone: forward
-4.2 -> 2.1 ms NCHW, 6.5 -> 2.5 ms channels-last; backward 10 -> 5.2-6.4 ms). Outputs
+4.2 -> 2.1 ms NCHW, 6.5 -> 2.5 ms channels-last; backward 10 -> 5.2-6.4 ms); on NCHW tiles a
+centred window of 5 does eight channel rows per loop (forward 2.3 -> 2.0 ms, backward
+4.8 -> 4.0 ms: a row at a time, the loops were bound by loads from L2). Outputs
 have ``torch.empty_like(x)``'s strides, as the op's fake kernel promises. float16 and
 bfloat16 are converted to float32 around the kernel (one extra read and write of x in each
 direction), one batch slice (an eighth of the batch) at a time, so the float32 scratch is at
