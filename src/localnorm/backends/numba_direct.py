@@ -141,6 +141,25 @@ def sum5(src, o, r, u):
     return (((a0 * a0 + a1 * a1) + a2 * a2) + a3 * a3) + a4 * a4, a2
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def group_sums(src, o, r, u):
+    """((x[r], .. x[r + 7]), (their window sums)) at column u for a centred window of 5: the
+    12 rows r - 2 .. r + 9 loaded once, each row's five squares added in window order (the
+    terms and order of :func:`sum5`, so the same bits). Shared by the grouped forward and
+    backward loops."""
+    a0, a1, a2, a3 = src[o, r - 2, u], src[o, r - 1, u], src[o, r, u], src[o, r + 1, u]
+    a4, a5, a6, a7 = src[o, r + 2, u], src[o, r + 3, u], src[o, r + 4, u], src[o, r + 5, u]
+    a8, a9, a10, a11 = src[o, r + 6, u], src[o, r + 7, u], src[o, r + 8, u], src[o, r + 9, u]
+    q0, q1, q2, q3 = a0 * a0, a1 * a1, a2 * a2, a3 * a3
+    q4, q5, q6, q7 = a4 * a4, a5 * a5, a6 * a6, a7 * a7
+    q8, q9, q10, q11 = a8 * a8, a9 * a9, a10 * a10, a11 * a11
+    return (a2, a3, a4, a5, a6, a7, a8, a9), (
+        (((q0 + q1) + q2) + q3) + q4, (((q1 + q2) + q3) + q4) + q5,
+        (((q2 + q3) + q4) + q5) + q6, (((q3 + q4) + q5) + q6) + q7,
+        (((q4 + q5) + q6) + q7) + q8, (((q5 + q6) + q7) + q8) + q9,
+        (((q6 + q7) + q8) + q9) + q10, (((q7 + q8) + q9) + q10) + q11)
+
+
 @njit(cache=True, error_model="numpy")
 def window_peak(top, lo, hi, slots=DIRECT_MAX):
     """The largest of top[c % slots] for rows c in [lo, hi] (largest-|x| bits by row)."""
@@ -235,30 +254,16 @@ def _group(src, o, r, i0, nb, dst, do, di0, scale, k, powf):
     v0 = uint64(di0)
     for j in range(uint64(nb)):
         u = u0 + j
-        a0 = src[o, r - 2, u]
-        a1 = src[o, r - 1, u]
-        a2 = src[o, r, u]
-        a3 = src[o, r + 1, u]
-        a4 = src[o, r + 2, u]
-        a5 = src[o, r + 3, u]
-        a6 = src[o, r + 4, u]
-        a7 = src[o, r + 5, u]
-        a8 = src[o, r + 6, u]
-        a9 = src[o, r + 7, u]
-        a10 = src[o, r + 8, u]
-        a11 = src[o, r + 9, u]
-        q0, q1, q2, q3 = a0 * a0, a1 * a1, a2 * a2, a3 * a3
-        q4, q5, q6, q7 = a4 * a4, a5 * a5, a6 * a6, a7 * a7
-        q8, q9, q10, q11 = a8 * a8, a9 * a9, a10 * a10, a11 * a11
+        xs, w = group_sums(src, o, r, u)
         v = v0 + j
-        dst[do, r, v] = a2 * powf(k + scale * ((((q0 + q1) + q2) + q3) + q4))
-        dst[do, r + 1, v] = a3 * powf(k + scale * ((((q1 + q2) + q3) + q4) + q5))
-        dst[do, r + 2, v] = a4 * powf(k + scale * ((((q2 + q3) + q4) + q5) + q6))
-        dst[do, r + 3, v] = a5 * powf(k + scale * ((((q3 + q4) + q5) + q6) + q7))
-        dst[do, r + 4, v] = a6 * powf(k + scale * ((((q4 + q5) + q6) + q7) + q8))
-        dst[do, r + 5, v] = a7 * powf(k + scale * ((((q5 + q6) + q7) + q8) + q9))
-        dst[do, r + 6, v] = a8 * powf(k + scale * ((((q6 + q7) + q8) + q9) + q10))
-        dst[do, r + 7, v] = a9 * powf(k + scale * ((((q7 + q8) + q9) + q10) + q11))
+        dst[do, r, v] = xs[0] * powf(k + scale * w[0])
+        dst[do, r + 1, v] = xs[1] * powf(k + scale * w[1])
+        dst[do, r + 2, v] = xs[2] * powf(k + scale * w[2])
+        dst[do, r + 3, v] = xs[3] * powf(k + scale * w[3])
+        dst[do, r + 4, v] = xs[4] * powf(k + scale * w[4])
+        dst[do, r + 5, v] = xs[5] * powf(k + scale * w[5])
+        dst[do, r + 6, v] = xs[6] * powf(k + scale * w[6])
+        dst[do, r + 7, v] = xs[7] * powf(k + scale * w[7])
 
 
 @njit(cache=True, error_model="numpy")

@@ -35,6 +35,7 @@ from .numba_direct import (
     GROUP,
     PEAK_SLOTS,
     absmax_bits,
+    group_sums,
     line_sum,
     lines_absmax,
     square_row,
@@ -154,37 +155,31 @@ def _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, pq):
     trf = tr.reshape(-1)[first:first + GROUP * RING_W]
     for j in range(uint64(nb)):
         u = u0 + j
-        a0, a1, a2, a3 = x[o, c - 2, u], x[o, c - 1, u], x[o, c, u], x[o, c + 1, u]
-        a4, a5, a6, a7 = x[o, c + 2, u], x[o, c + 3, u], x[o, c + 4, u], x[o, c + 5, u]
-        a8, a9, a10, a11 = x[o, c + 6, u], x[o, c + 7, u], x[o, c + 8, u], x[o, c + 9, u]
-        q0, q1, q2, q3 = a0 * a0, a1 * a1, a2 * a2, a3 * a3
-        q4, q5, q6, q7 = a4 * a4, a5 * a5, a6 * a6, a7 * a7
-        q8, q9, q10, q11 = a8 * a8, a9 * a9, a10 * a10, a11 * a11
-        r = j
-        p, q = pq(k + scale * ((((q0 + q1) + q2) + q3) + q4))
-        prf[r] = p
-        trf[r] = dy[o, c, u] * (a2 * q)
-        p, q = pq(k + scale * ((((q1 + q2) + q3) + q4) + q5))
-        prf[r + RING_W] = p
-        trf[r + RING_W] = dy[o, c + 1, u] * (a3 * q)
-        p, q = pq(k + scale * ((((q2 + q3) + q4) + q5) + q6))
-        prf[r + 2 * RING_W] = p
-        trf[r + 2 * RING_W] = dy[o, c + 2, u] * (a4 * q)
-        p, q = pq(k + scale * ((((q3 + q4) + q5) + q6) + q7))
-        prf[r + 3 * RING_W] = p
-        trf[r + 3 * RING_W] = dy[o, c + 3, u] * (a5 * q)
-        p, q = pq(k + scale * ((((q4 + q5) + q6) + q7) + q8))
-        prf[r + 4 * RING_W] = p
-        trf[r + 4 * RING_W] = dy[o, c + 4, u] * (a6 * q)
-        p, q = pq(k + scale * ((((q5 + q6) + q7) + q8) + q9))
-        prf[r + 5 * RING_W] = p
-        trf[r + 5 * RING_W] = dy[o, c + 5, u] * (a7 * q)
-        p, q = pq(k + scale * ((((q6 + q7) + q8) + q9) + q10))
-        prf[r + 6 * RING_W] = p
-        trf[r + 6 * RING_W] = dy[o, c + 6, u] * (a8 * q)
-        p, q = pq(k + scale * ((((q7 + q8) + q9) + q10) + q11))
-        prf[r + 7 * RING_W] = p
-        trf[r + 7 * RING_W] = dy[o, c + 7, u] * (a9 * q)
+        xs, w = group_sums(x, o, c, u)
+        p, q = pq(k + scale * w[0])
+        prf[j] = p
+        trf[j] = dy[o, c, u] * (xs[0] * q)
+        p, q = pq(k + scale * w[1])
+        prf[j + RING_W] = p
+        trf[j + RING_W] = dy[o, c + 1, u] * (xs[1] * q)
+        p, q = pq(k + scale * w[2])
+        prf[j + 2 * RING_W] = p
+        trf[j + 2 * RING_W] = dy[o, c + 2, u] * (xs[2] * q)
+        p, q = pq(k + scale * w[3])
+        prf[j + 3 * RING_W] = p
+        trf[j + 3 * RING_W] = dy[o, c + 3, u] * (xs[3] * q)
+        p, q = pq(k + scale * w[4])
+        prf[j + 4 * RING_W] = p
+        trf[j + 4 * RING_W] = dy[o, c + 4, u] * (xs[4] * q)
+        p, q = pq(k + scale * w[5])
+        prf[j + 5 * RING_W] = p
+        trf[j + 5 * RING_W] = dy[o, c + 5, u] * (xs[5] * q)
+        p, q = pq(k + scale * w[6])
+        prf[j + 6 * RING_W] = p
+        trf[j + 6 * RING_W] = dy[o, c + 6, u] * (xs[6] * q)
+        p, q = pq(k + scale * w[7])
+        prf[j + 7 * RING_W] = p
+        trf[j + 7 * RING_W] = dy[o, c + 7, u] * (xs[7] * q)
 
 
 @njit(cache=True, error_model="numpy")
