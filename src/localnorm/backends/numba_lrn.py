@@ -39,7 +39,7 @@ from . import _pool
 from ._layout import axis_views, dense_like, match_layout
 from .numba_across import WIDE_MIN, lrn_bwd_kernel, lrn_fwd_kernel, num_tiles
 from .numba_direct import abs_cap, direct_ok, square_cap
-from .numba_direct_grad import S_MAX, direct_bwd_ok
+from .numba_direct_grad import RING_W, S_MAX, direct_bwd_ok
 from .numba_window import pow_mode, scratch_rows, window_index
 
 NAME = "numba"
@@ -63,6 +63,11 @@ _DIRECT_FWD = 4096  # widest tile of the direct-sum forward (2.7 -> 2.3 ms vs 10
 _DIRECT_WIDE_MAX = 5
 _DIRECT_BWD = 4096  # widest tile of the direct-sum backward (its rings: 160 KiB per 1024)
 _DIRECT_LINES = 256  # lines (or gathered columns) per tile of the direct-sum backward
+# The direct backward's rings have a fixed row stride (numba_direct_grad.RING_W, a compile-time
+# constant its grouped loops index with): no tile may be wider.
+if max(_DIRECT_BWD, _DIRECT_LINES) > RING_W:
+    raise RuntimeError(f"backward tiles of {max(_DIRECT_BWD, _DIRECT_LINES)} columns exceed the "
+                       f"rings' row stride RING_W = {RING_W}")
 
 
 def why_not(op: str, x: torch.Tensor, spec: object) -> str | None:
