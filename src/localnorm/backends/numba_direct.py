@@ -35,8 +35,7 @@ from .numba_window import _LO32, POW_05, POW_075, POW_1, fwd_emit, neg_pow32
 
 DIRECT_MAX = 9
 GROUP = 8  # interior rows per loop of the size-5 forward (rows_x5_group)
-PEAK_SLOTS = 16
-SUB_VALUES = 4096  # slots of the forward's ring of largest |x| by row: >= GROUP + 4 rows
+PEAK_SLOTS = 16  # slots of the rings of largest |x| by row: >= GROUP + 4 rows
 F32_MAX_BITS = 0x7F7FFFFF  # the largest finite float32, as int32 bits
 
 
@@ -207,6 +206,15 @@ def absmax_bits(bits, o, m, i0, nb):
 
 
 @njit(cache=True, error_model="numpy")
+def note_peaks(bits, o, i0, nb, top, known, last):
+    """Store the largest |x| (bits) of rows known .. last in top[row % PEAK_SLOTS]; returns
+    the new count of rows known (rows are looked at once each, in order)."""
+    for c in range(known, last + 1):
+        top[c % PEAK_SLOTS] = absmax_bits(bits, o, c, i0, nb)
+    return max(known, last + 1)
+
+
+@njit(cache=True, error_model="numpy")
 def rows_x5(src, o, r, i0, nb, dst, do, di0, scale, k, mode):
     """Interior row r of a size-5 window centred on r: the squares of rows r-2 .. r+2 taken
     straight from x (no ring of squares to store and reload), summed in window order."""
@@ -297,17 +305,13 @@ def fwd_direct_x(src, o, i0, nb, before, size, top, w, s64, dst, do, di0, scale,
     r = 0
     while r < length:
         if centred5 and r >= 2 and r + GROUP + 2 <= length:
-            for c in range(known, r + GROUP + 2):
-                top[c % PEAK_SLOTS] = absmax_bits(bits, o, c, i0, nb)
-            known = max(known, r + GROUP + 2)
+            known = note_peaks(bits, o, i0, nb, top, known, r + GROUP + 1)
             if window_peak(top, r - 2, r + GROUP + 1, PEAK_SLOTS) <= acap:
                 rows_x5_group(src, o, r, i0, nb, dst, do, di0, scale32, k32, mode)
                 r += GROUP
                 continue
-        for c in range(known, min(r + after + 1, length)):
-            top[c % PEAK_SLOTS] = absmax_bits(bits, o, c, i0, nb)
-        known = max(known, min(r + after + 1, length))
         lo, hi = max(0, r - before), min(length - 1, r + after)
+        known = note_peaks(bits, o, i0, nb, top, known, hi)
         if window_peak(top, lo, hi, PEAK_SLOTS) > acap:  # s may pass 1e36, or NaN or inf
             row_f64(src, o, r, i0, nb, before, size, s64, scale, k)
             fwd_emit(src, o, r, i0, nb, s64, dst, do, di0, beta, mode, False)

@@ -38,6 +38,7 @@ from .numba_direct import (
     group_sums,
     line_sum,
     lines_absmax,
+    note_peaks,
     square_row,
     sum5,
     sum_sq,
@@ -146,13 +147,7 @@ def pt_x5_group(x, dy, o, c, i0, nb, scale, k, mode, pr, tr):
 @njit(cache=True, error_model="numpy", inline="always")
 def _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, pq):
     u0 = uint64(i0)
-    # The group's rows are ring slots slot5(c) .. + 7: views of the flat rings from the first,
-    # indexed with the constant row stride RING_W, so LLVM checks each ring as one range for
-    # aliasing (an offset computed from slot5 inside the index made it give up: "unsafe
-    # indirect dependence").
-    first = slot5(c) * RING_W
-    prf = pr.reshape(-1)[first:first + GROUP * RING_W]
-    trf = tr.reshape(-1)[first:first + GROUP * RING_W]
+    prf, trf = ring_rows(pr, slot5(c), GROUP), ring_rows(tr, slot5(c), GROUP)
     for j in range(uint64(nb)):
         u = u0 + j
         xs, w = group_sums(x, o, c, u)
@@ -196,26 +191,35 @@ def dx_x5_group(x, dy, o, i, i0, nb, tr, pr, coef, dst, do, di0):
 @njit(cache=True, error_model="numpy", inline="always")
 def _dx4(x, dy, o, i, i0, nb, tr, pr, coef, dst, do, di0, a, b):
     """dx of rows i .. i + 3 from t rows i - 2 .. i + 1 at ring slots a .. a + 3 and
-    i + 2 .. i + 5 at b .. b + 3 (flat rings, constant row stride RING_W)."""
+    i + 2 .. i + 5 at b .. b + 3 (:func:`ring_rows` views)."""
     u0 = uint64(i0)
     v0 = uint64(di0)
-    prf, trf = pr.reshape(-1), tr.reshape(-1)
-    ra, rb = uint64(a * RING_W), uint64(b * RING_W)
+    ta, tb, pa, pb = ring_rows(tr, a, 4), ring_rows(tr, b, 4), ring_rows(pr, a, 4), ring_rows(
+        pr, b, 2)
     for j in range(uint64(nb)):
         u = u0 + j
         v = v0 + j
-        e0, e1 = trf[ra + j], trf[ra + RING_W + j]
-        e2, e3 = trf[ra + 2 * RING_W + j], trf[ra + 3 * RING_W + j]
-        e4, e5 = trf[rb + j], trf[rb + RING_W + j]
-        e6, e7 = trf[rb + 2 * RING_W + j], trf[rb + 3 * RING_W + j]
-        dst[do, i, v] = dy[o, i, u] * prf[ra + 2 * RING_W + j] - coef * (
+        e0, e1, e2, e3 = ta[j], ta[j + RING_W], ta[j + 2 * RING_W], ta[j + 3 * RING_W]
+        e4, e5, e6, e7 = tb[j], tb[j + RING_W], tb[j + 2 * RING_W], tb[j + 3 * RING_W]
+        dst[do, i, v] = dy[o, i, u] * pa[j + 2 * RING_W] - coef * (
             x[o, i, u] * ((((e0 + e1) + e2) + e3) + e4))
-        dst[do, i + 1, v] = dy[o, i + 1, u] * prf[ra + 3 * RING_W + j] - coef * (
+        dst[do, i + 1, v] = dy[o, i + 1, u] * pa[j + 3 * RING_W] - coef * (
             x[o, i + 1, u] * ((((e1 + e2) + e3) + e4) + e5))
-        dst[do, i + 2, v] = dy[o, i + 2, u] * prf[rb + j] - coef * (
+        dst[do, i + 2, v] = dy[o, i + 2, u] * pb[j] - coef * (
             x[o, i + 2, u] * ((((e2 + e3) + e4) + e5) + e6))
-        dst[do, i + 3, v] = dy[o, i + 3, u] * prf[rb + RING_W + j] - coef * (
+        dst[do, i + 3, v] = dy[o, i + 3, u] * pb[j + RING_W] - coef * (
             x[o, i + 3, u] * ((((e3 + e4) + e5) + e6) + e7))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def ring_rows(ring, slot, count):
+    """Ring rows slot .. slot + count - 1 as one flat view: row slot + m, column j is element
+    j + m * RING_W. The grouped loops index rows this way, at fixed offsets from one base
+    taken before the loop, so LLVM checks each view as one range for aliasing (rows at
+    arbitrary slots need more run-time checks than it makes; an offset computed inside the
+    index made it give up: "unsafe indirect dependence")."""
+    first = slot * RING_W
+    return ring.reshape(-1)[first:first + count * RING_W]
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -272,9 +276,7 @@ def bwd_x5(x, dy, o, i0, nb, pr, tr, top, w, st, sl, scale, k, acap, mode, coef,
         if done < length:
             group = done >= 2 and (done - 2) % GROUP == 0 and done + GROUP + 2 <= length
             last = min(length - 1, done + (GROUP + 1 if group else 2))
-            for c in range(known, last + 1):
-                top[c % PEAK_SLOTS] = absmax_bits(bits, o, c, i0, nb)
-            known = max(known, last + 1)
+            known = note_peaks(bits, o, i0, nb, top, known, last)
             if window_peak(top, max(0, done - 2), last, PEAK_SLOTS) > acap:
                 return 1
             if group:
