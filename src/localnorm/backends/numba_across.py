@@ -28,9 +28,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import numba_direct, numba_direct_grad
 from .numba_borrow import borrow
-from .numba_direct import DIRECT_MAX, PEAK_SLOTS, fwd_direct, fwd_lines
-from .numba_direct_grad import RING_ROWS, RING_W, bwd_direct, bwd_lines
+from .numba_direct import DIRECT_MAX, PEAK_SLOTS, float32_only
+from .numba_direct_grad import RING_ROWS, RING_W
 from .numba_grad import dx_emit, dx_fused, neg_pow, t_emit, t_fast
 from .numba_prefetch import fetch_row
 from .numba_window import (
@@ -46,6 +47,12 @@ from .numba_window import (
     suffix_step,
     window_row,
 )
+
+# The float32 direct paths, compiled into the float32 kernels only (numba_direct.float32_only).
+fwd_direct = float32_only(numba_direct.fwd_direct, None)
+fwd_lines = float32_only(numba_direct.fwd_lines, None)
+bwd_direct = float32_only(numba_direct_grad.bwd_direct, 1)
+bwd_lines = float32_only(numba_direct_grad.bwd_lines, 1)
 
 WIDE_MIN = 16  # an inner extent at least this long is processed in place, row by row
 # Scratch rows are padded by 64 bytes or more: a power-of-two row stride maps a column of a
