@@ -15,9 +15,16 @@ are re-read from cache, never from memory; when a tile is narrower than the rows
 array (NCHW), each step prefetches the rows of the next (``numba_prefetch``): AlexNet conv1
 fp32, 2 threads, window 65: forward 5.0 -> 3.9 ms, backward 10.9 -> 8.9 ms. The float32 forward
 with a window of at most 9 (at most 5 on NCHW tiles) uses ``numba_direct`` instead
-(channels-last lines in place, with no gather). Each chunk of tiles works on borrowed views
-(``numba_borrow``) of the arrays every thread shares and of its scratch, so no call in a hot
-loop touches a shared reference count.
+(channels-last lines in place, with no gather), the float32 backward with a window of at most
+9 ``numba_direct_grad``.
+
+One kernel per path and direction (lines, direct tiles, block tiles), so a process compiles
+only the paths its calls take: a first float32 forward on NCHW with a window of 5 compiles in
+16 s instead of 24 (cold numba cache, 2 cores), on channels-last in 5 s; a direct-path
+backward redoes a failing tile by the block path, so its kernel includes that one.
+
+Each chunk of tiles works on borrowed views (``numba_borrow``) of the arrays every thread
+shares and of its scratch, so no call in a hot loop touches a shared reference count.
 Note: numba's cache of these kernels does not notice edits to the modules they call;
 delete ``__pycache__/numba_across.*.nb*`` after editing numba_direct/numba_window/numba_grad/
 numba_prefetch.
@@ -28,10 +35,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from . import numba_direct, numba_direct_grad
 from .numba_borrow import borrow
-from .numba_direct import DIRECT_MAX, PEAK_SLOTS, float32_only
-from .numba_direct_grad import RING_ROWS, RING_W
+from .numba_direct import DIRECT_MAX, PEAK_SLOTS, fwd_direct, fwd_lines
+from .numba_direct_grad import RING_ROWS, RING_W, bwd_direct, bwd_lines
 from .numba_grad import dx_emit, dx_fused, neg_pow, t_emit, t_fast
 from .numba_prefetch import fetch_row
 from .numba_window import (
@@ -47,12 +53,6 @@ from .numba_window import (
     suffix_step,
     window_row,
 )
-
-# The float32 direct paths, compiled into the float32 kernels only (numba_direct.float32_only).
-fwd_direct = float32_only(numba_direct.fwd_direct, None)
-fwd_lines = float32_only(numba_direct.fwd_lines, None)
-bwd_direct = float32_only(numba_direct_grad.bwd_direct, 1)
-bwd_lines = float32_only(numba_direct_grad.bwd_lines, 1)
 
 WIDE_MIN = 16  # an inner extent at least this long is processed in place, row by row
 # Scratch rows are padded by 64 bytes or more: a power-of-two row stride maps a column of a
@@ -231,117 +231,190 @@ def gathered_scratch(x, length, block):
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def lrn_fwd_kernel(x, y, plan, prows, before, scale, k, beta, mode, block, ntiles, nchunks,
-                   size, cap, acap):
-    """y = x * (k + scale * sum_{W(c)} x^2)^-beta along axis 1.
+def fwd_lines_kernel(x, y, before, size, scale, k, beta, mode, block, ntiles, nchunks, cap):
+    """y = x * (k + scale * sum_{W(c)} x^2)^-beta along axis 1, float32 direct sums on lines.
 
-    x, y: (O, L, I) C-contiguous arrays of one dtype (float32 or float64), y written
-    plan: (2, L) int64 plan of the mirrored window (numba_window.window_index(L, after,
-    size)), which the block path walks; before: rows above c
-    cap >= 0: float32 x takes the direct-sum path (numba_direct), rows holding a square above
-    cap (numba_direct.square_cap) in float64; acap: numba_direct.abs_cap(cap)
+    x, y: (O, L, 1) C-contiguous float32 arrays (channels-last: each line of L values is
+    contiguous), y written; cap: numba_direct.square_cap for s <= 1e36
     """
     length = x.shape[1]
-    direct = cap >= 0
-    # Each chunk allocates only the scratch of the path it takes (the unused buffers of a
-    # direct-path chunk were megabytes, allocated and freed on every call).
-    lines = direct and x.shape[2] == 1
-    blk = 0 if direct else prows
-    ring_w = block + PAD if direct and not lines else 0
-    gath = length if x.shape[2] < WIDE_MIN and not lines else 0
-    # The direct path's scratch of every chunk, allocated here and borrowed by each chunk
-    # (numba_borrow: no reference counts in the hot loops, and none to share a cache line).
-    rings = np.empty((nchunks, DIRECT_MAX + 1, ring_w), dtype=x.dtype)
+    # Each chunk's scratch, allocated here and borrowed by the chunk (numba_borrow: no
+    # reference counts in the hot loops, and none to share a cache line).
+    s32s = np.empty((nchunks, max(block, length)), dtype=x.dtype)
+    ss = np.empty((nchunks, max(block, length)))
+    sqps = np.zeros((nchunks, length + DIRECT_MAX), dtype=x.dtype)
+    shp = (x.shape[0], 1, length)
+    for ch in prange(nchunks):
+        xb, yb = borrow(x).reshape(shp), borrow(y).reshape(shp)
+        s32, s, sqp = borrow(s32s[ch]), borrow(ss[ch]), borrow(sqps[ch])
+        for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
+            _, _, f0, nb = tile_at(x.shape, block, g)
+            fwd_lines(xb, f0, nb, before, size, sqp, s32, s, yb, scale, k, cap, beta, mode)
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def fwd_direct_kernel(x, y, before, size, scale, k, beta, mode, block, ntiles, nchunks, cap,
+                      acap):
+    """The same with float32 direct sums on tiles of rows (numba_direct.fwd_direct); tiles of
+    an inner extent below WIDE_MIN are gathered. acap: numba_direct.abs_cap(cap)"""
+    length = x.shape[1]
+    gath = length if x.shape[2] < WIDE_MIN else 0
+    rings = np.empty((nchunks, DIRECT_MAX + 1, block + PAD), dtype=x.dtype)
     tops = np.zeros((nchunks, PEAK_SLOTS), dtype=np.int64)
     sls = np.empty((nchunks, DIRECT_MAX), dtype=np.int64)
     s32s = np.empty((nchunks, max(block, length)), dtype=x.dtype)
     ss = np.empty((nchunks, max(block, length)))
-    sqps = np.zeros((nchunks, length + DIRECT_MAX if lines else 0), dtype=x.dtype)
     for ch in prange(nchunks):
         xb, yb = borrow(x), borrow(y)
         ring, top, sl = borrow(rings[ch]), borrow(tops[ch]), borrow(sls[ch])
-        s32, s, sqp = borrow(s32s[ch]), borrow(ss[ch]), borrow(sqps[ch])
-        pre = np.empty((blk, block + PAD))
-        run = np.empty(block)
+        s32, s = borrow(s32s[ch]), borrow(ss[ch])
         xt = np.empty((1, gath, block + PAD), dtype=x.dtype)
         yt = np.empty((1, gath, block + PAD), dtype=x.dtype)
         for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
             wide, o, i0, nb = tile_at(x.shape, block, g)
-            if lines:  # lines along L are contiguous: no transpose
-                fwd_lines(xb.reshape((x.shape[0], 1, length)), i0, nb, before, size, sqp, s32,
-                          s, yb.reshape((x.shape[0], 1, length)), scale, k, cap, beta, mode)
-                continue
-            if wide:
-                src, so, si, dst = xb, o, i0, yb
-            else:
-                gather(xb, i0, nb, xt)
-                src, so, si, dst = xt, 0, 0, yt
-            if direct:
-                fwd_direct(src, so, si, nb, before, size, ring, top, sl, s32, s, dst, so, si, scale,
-                           k, cap, acap, beta, mode)
-            else:
-                fwd_tile(src, so, si, nb, plan, size - 1 - before, pre, run, s, dst, so, si,
-                         scale, k, beta, mode, x.itemsize == 4, wide and nb < x.shape[2])
+            src, so, si, dst = tile_in(xb, yb, xt, yt, wide, o, i0, nb)
+            fwd_direct(src, so, si, nb, before, size, ring, top, sl, s32, s, dst, so, si, scale,
+                       k, cap, acap, beta, mode)
             if not wide:
                 scatter(yt, yb, i0, nb)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def lrn_bwd_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta, mode, block,
-                   ntiles, nchunks, cap, acap):
-    """dx = dy * s^-beta - 2 scale beta x * sum_{j: c in W(j)} dy_j x_j s_j^(-beta-1).
+def fwd_block_kernel(x, y, plan, prows, after, scale, k, beta, mode, block, ntiles, nchunks):
+    """The same with float64 block prefix/suffix window sums, for any window and dtype.
 
-    x, dy, dx: (O, L, I) C-contiguous arrays of one dtype; dx written
-    plan, tplan: (2, L) int64 plans of the mirrored window (window_index(L, after, size))
-    and of its transpose (window_index(L, before, size)), which the block path walks
-    cap >= 0: float32 x takes the direct-sum path (numba_direct_grad); a tile holding a square
-    above cap (numba_direct.square_cap) is redone by the block path; acap = abs_cap(cap)
+    x, y: (O, L, I) C-contiguous arrays of one dtype (float32 or float64), y written
+    plan: (2, L) int64 plan of the mirrored window (numba_window.window_index(L, after,
+    size)), which the block path walks; after: rows below c (the mirrored window's rows
+    above); prows: scratch rows (numba_window.scratch_rows)
     """
     length = x.shape[1]
-    direct = cap >= 0
-    single = x.itemsize == 4
+    gath = length if x.shape[2] < WIDE_MIN else 0
+    for ch in prange(nchunks):
+        xb, yb = borrow(x), borrow(y)
+        pre = np.empty((prows, block + PAD))
+        run = np.empty(block)
+        s = np.empty(block)
+        xt = np.empty((1, gath, block + PAD), dtype=x.dtype)
+        yt = np.empty((1, gath, block + PAD), dtype=x.dtype)
+        for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
+            wide, o, i0, nb = tile_at(x.shape, block, g)
+            src, so, si, dst = tile_in(xb, yb, xt, yt, wide, o, i0, nb)
+            fwd_tile(src, so, si, nb, plan, after, pre, run, s, dst, so, si, scale, k, beta,
+                     mode, x.itemsize == 4, wide and nb < x.shape[2])
+            if not wide:
+                scatter(yt, yb, i0, nb)
+
+
+@njit(cache=True, error_model="numpy")
+def tile_in(xb, yb, xt, yt, wide, o, i0, nb):
+    """(src, o, i0, dst) a kernel reads and writes tile (o, i0, nb) through: the arrays
+    themselves for a wide tile, else the scratch tiles xt, yt, with x's columns gathered."""
+    if wide:
+        return xb, o, i0, yb
+    gather(xb, i0, nb, xt)
+    return xt, 0, 0, yt
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def bwd_lines_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta, mode, block,
+                     ntiles, nchunks, acap):
+    """dx = dy * s^-beta - 2 scale beta x * sum_{j: c in W(j)} dy_j x_j s_j^(-beta-1), float32
+    direct sums on lines (numba_direct_grad.bwd_lines).
+
+    x, dy, dx: (O, L, 1) C-contiguous float32 arrays; dx written
+    plan, tplan, prows: as :func:`bwd_block_kernel`, for a tile some line of which holds a value
+    the float32 sums cannot take (it is redone by the block path); acap:
+    numba_direct.abs_cap(numba_direct.square_cap(...))
+    """
+    length = x.shape[1]
     size = before + after + 1
-    lines = direct and x.shape[2] == 1
-    ring_w = RING_W if direct and not lines else 0  # tiles of at most 4096 columns
-    npad = length + 2 * DIRECT_MAX if lines else 0
-    # The direct path's scratch of every chunk, borrowed by each chunk (see lrn_fwd_kernel).
-    ringss = np.empty((nchunks, 3, RING_ROWS, ring_w), dtype=x.dtype)
+    npad = length + 2 * DIRECT_MAX
+    # Each chunk's scratch, borrowed by the chunk (see fwd_lines_kernel).
+    ws = np.empty((nchunks, max(block, length)), dtype=x.dtype)
+    pads = np.zeros((nchunks, 2, npad), dtype=x.dtype)
+    pls = np.empty((nchunks, length), dtype=x.dtype)
+    shp = (x.shape[0], 1, length)
+    for ch in prange(nchunks):
+        xb, dyb, dxb = borrow(x), borrow(dy), borrow(dx)
+        w, pl = borrow(ws[ch]), borrow(pls[ch])
+        sqp, tp = borrow(pads[ch, 0]), borrow(pads[ch, 1])
+        # The block path's scratch (megabytes of float64) and the gathered tiles, allocated
+        # only if a tile falls back.
+        pre, run, s, pt, tt = block_scratch(0, length, block)
+        xt, dyt, dxt = gathered_scratch(x, 0, block)
+        for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
+            _, _, f0, nb = tile_at(x.shape, block, g)
+            if bwd_lines(xb.reshape(shp), dyb.reshape(shp), f0, nb, before, size, sqp, tp, pl, w,
+                         scale, k, acap, beta, mode, dxb.reshape(shp)):
+                if pre.shape[0] == 0:
+                    pre, run, s, pt, tt = block_scratch(prows, length, block)
+                    xt, dyt, dxt = gathered_scratch(x, length, block)
+                gather(xb, f0, nb, xt)
+                gather(dyb, f0, nb, dyt)
+                bwd_tile(xt, dyt, 0, 0, nb, plan, tplan, after, before, pre, run, s, pt, tt, dxt,
+                         0, 0, scale, k, beta, mode, True, False)
+                scatter(dxt, dxb, f0, nb)
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def bwd_direct_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta, mode, block,
+                      ntiles, nchunks, cap, acap):
+    """The same with float32 direct sums on tiles of rows (numba_direct_grad.bwd_direct);
+    tiles of an inner extent below WIDE_MIN are gathered. cap: numba_direct.square_cap"""
+    length = x.shape[1]
+    size = before + after + 1
+    gath = length if x.shape[2] < WIDE_MIN else 0
+    ringss = np.empty((nchunks, 3, RING_ROWS, RING_W), dtype=x.dtype)
     tops = np.zeros((nchunks, RING_ROWS), dtype=np.int64)
     ws = np.empty((nchunks, max(block, length)), dtype=x.dtype)
     sts = np.empty((nchunks, block), dtype=x.dtype)
     sls = np.empty((nchunks, DIRECT_MAX), dtype=np.int64)
-    pads = np.zeros((nchunks, 2, npad), dtype=x.dtype)
-    pls = np.empty((nchunks, length), dtype=x.dtype)
     for ch in prange(nchunks):
         xb, dyb, dxb = borrow(x), borrow(dy), borrow(dx)
         rings, top, w = borrow(ringss[ch]), borrow(tops[ch]), borrow(ws[ch])
-        st, sl, pl = borrow(sts[ch]), borrow(sls[ch]), borrow(pls[ch])
-        sqp, tp = borrow(pads[ch, 0]), borrow(pads[ch, 1])
-        # The block path's scratch (megabytes of float64, used only when a direct tile falls
-        # back) and the gathered tiles on first need.
-        pre, run, s, pt, tt = block_scratch(0 if direct else prows, length, block)
-        xt, dyt, dxt = gathered_scratch(x, 0 if direct else length, block)
+        st, sl = borrow(sts[ch]), borrow(sls[ch])
+        pre, run, s, pt, tt = block_scratch(0, length, block)  # allocated if a tile falls back
+        xt, dyt, dxt = gathered_scratch(x, gath, block)
         for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
             wide, o, i0, nb = tile_at(x.shape, block, g)
-            if lines:  # lines along L are contiguous: no transpose
-                shp = (x.shape[0], 1, length)
-                if not bwd_lines(xb.reshape(shp), dyb.reshape(shp), i0, nb, before, size, sqp, tp,
-                                 pl, w, scale, k, acap, beta, mode, dxb.reshape(shp)):
-                    continue
-            if not wide and xt.shape[1] == 0:
-                xt, dyt, dxt = gathered_scratch(x, length, block)
-            if wide:
-                src, dsrc, so, si, dst = xb, dyb, o, i0, dxb
-            else:
-                gather(xb, i0, nb, xt)
+            src, so, si, dst = tile_in(xb, dxb, xt, dxt, wide, o, i0, nb)
+            dsrc = dyb if wide else dyt
+            if not wide:
                 gather(dyb, i0, nb, dyt)
-                src, dsrc, so, si, dst = xt, dyt, 0, 0, dxt
-            if not (direct and x.shape[2] > 1 and bwd_direct(
-                src, dsrc, so, si, nb, before, size, rings[0], rings[1], rings[2], top, w, st,
-                sl, scale, k, cap, acap, beta, mode, dst, so, si) == 0):
+            if bwd_direct(src, dsrc, so, si, nb, before, size, rings[0], rings[1], rings[2], top,
+                          w, st, sl, scale, k, cap, acap, beta, mode, dst, so, si):
                 if pre.shape[0] == 0:
                     pre, run, s, pt, tt = block_scratch(prows, length, block)
                 bwd_tile(src, dsrc, so, si, nb, plan, tplan, after, before, pre, run, s, pt, tt,
-                         dst, so, si, scale, k, beta, mode, single, wide and nb < x.shape[2])
+                         dst, so, si, scale, k, beta, mode, True, wide and nb < x.shape[2])
+            if not wide:
+                scatter(dxt, dxb, i0, nb)
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def bwd_block_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta, mode, block,
+                     ntiles, nchunks):
+    """The same with float64 block prefix/suffix window sums, for any window and dtype.
+
+    x, dy, dx: (O, L, I) C-contiguous arrays of one dtype (float32 or float64); dx written
+    plan, tplan: (2, L) int64 plans of the mirrored window (window_index(L, after, size))
+    and of its transpose (window_index(L, before, size)), which the block path walks;
+    prows: scratch rows (numba_window.scratch_rows)
+    """
+    length = x.shape[1]
+    gath = length if x.shape[2] < WIDE_MIN else 0
+    for ch in prange(nchunks):
+        xb, dyb, dxb = borrow(x), borrow(dy), borrow(dx)
+        pre, run, s, pt, tt = block_scratch(prows, length, block)
+        xt, dyt, dxt = gathered_scratch(x, gath, block)
+        for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
+            wide, o, i0, nb = tile_at(x.shape, block, g)
+            src, so, si, dst = tile_in(xb, dxb, xt, dxt, wide, o, i0, nb)
+            dsrc = dyb if wide else dyt
+            if not wide:
+                gather(dyb, i0, nb, dyt)
+            bwd_tile(src, dsrc, so, si, nb, plan, tplan, after, before, pre, run, s, pt, tt, dst,
+                     so, si, scale, k, beta, mode, x.itemsize == 4, wide and nb < x.shape[2])
             if not wide:
                 scatter(dxt, dxb, i0, nb)

@@ -29,8 +29,7 @@ does. No subtraction is ever made.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types, uint64
-from numba.extending import overload
+from numba import njit, uint64
 
 from .numba_window import _LO32, POW_05, POW_075, POW_1, fwd_emit, neg_pow32
 
@@ -38,25 +37,6 @@ DIRECT_MAX = 9
 GROUP = 8  # interior rows per loop of the size-5 forward (rows_x5_group)
 PEAK_SLOTS = 16  # slots of the rings of largest |x| by row: >= GROUP + 4 rows
 F32_MAX_BITS = 0x7F7FFFFF  # the largest finite float32, as int32 bits
-
-
-def float32_only(fn, otherwise):  # type: ignore[no-untyped-def]
-    """A jit-callable that calls ``fn(*args)`` when args[0] is a float32 array and returns
-    ``otherwise`` for any other dtype, with nothing of ``fn`` compiled for those. The kernels
-    take the direct float32 paths only on float32 input, but a run-time branch still
-    compiled them into the float64 kernels: a process's first float64 call spent 5-10 s more
-    (of 20-24 s) compiling code it can never run."""
-
-    def stub(*args):  # type: ignore[no-untyped-def]
-        raise NotImplementedError("only callable from numba-compiled code")
-
-    @overload(stub)
-    def _typed(*args):  # type: ignore[no-untyped-def]
-        if args[0].dtype == types.float32:
-            return lambda *args: fn(*args)
-        return lambda *args: otherwise
-
-    return stub
 
 
 def direct_ok(size: int, scale: float, k: float) -> bool:

@@ -37,7 +37,16 @@ import torch
 from .._spec import LRNSpec
 from . import _pool
 from ._layout import axis_views, dense_like, match_layout
-from .numba_across import WIDE_MIN, lrn_bwd_kernel, lrn_fwd_kernel, num_tiles
+from .numba_across import (
+    WIDE_MIN,
+    bwd_block_kernel,
+    bwd_direct_kernel,
+    bwd_lines_kernel,
+    fwd_block_kernel,
+    fwd_direct_kernel,
+    fwd_lines_kernel,
+    num_tiles,
+)
 from .numba_direct import abs_cap, direct_ok, square_cap
 from .numba_direct_grad import RING_W, S_MAX, direct_bwd_ok
 from .numba_window import pow_mode, scratch_rows, window_index
@@ -199,10 +208,17 @@ def _across_fwd(xc: torch.Tensor, out: torch.Tensor, spec: LRNSpec, nthreads: in
     direct = (xv.dtype == np.float32 and direct_ok(spec.size, scale, float(spec.k))
               and (spec.size <= _DIRECT_WIDE_MAX or xv.shape[2] < WIDE_MIN))
     prows, block, ntiles, nchunks = _launch(xv, spec, nthreads, False, direct)
-    plan = _plan(xv.shape[1], spec.after, spec.size)  # the block path walks it mirrored
-    cap, acap = _caps(spec.size, scale, float(spec.k), 1e36) if direct else (-1, -1)
-    lrn_fwd_kernel(xv, yv, plan, prows, spec.before, *_params(spec), block,
-                   ntiles, nchunks, spec.size, cap, acap)
+    params = _params(spec)
+    if not direct:  # the block path walks the mirrored window
+        plan = _plan(xv.shape[1], spec.after, spec.size)
+        fwd_block_kernel(xv, yv, plan, prows, spec.after, *params, block, ntiles, nchunks)
+        return
+    cap, acap = _caps(spec.size, scale, float(spec.k), 1e36)
+    if xv.shape[2] == 1:
+        fwd_lines_kernel(xv, yv, spec.before, spec.size, *params, block, ntiles, nchunks, cap)
+    else:
+        fwd_direct_kernel(xv, yv, spec.before, spec.size, *params, block, ntiles, nchunks, cap,
+                          acap)
 
 
 def _across_bwd(
@@ -211,12 +227,19 @@ def _across_bwd(
     xv, dyv, dxv = _np(xc, spec.dim, dy, out)
     k = float(spec.k)
     direct = xv.dtype == np.float32 and direct_bwd_ok(spec.size, spec.beta, k)
-    cap, acap = _caps(spec.size, float(spec.scale), k, S_MAX) if direct else (-1, -1)
     prows, block, ntiles, nchunks = _launch(xv, spec, nthreads, True, direct)
     plan = _plan(xv.shape[1], spec.after, spec.size)  # mirrored, as the block path walks
     tplan = _plan(xv.shape[1], spec.before, spec.size)
-    lrn_bwd_kernel(xv, dyv, dxv, plan, tplan, prows, spec.before, spec.after, *_params(spec),
-                   block, ntiles, nchunks, cap, acap)
+    args = (xv, dyv, dxv, plan, tplan, prows, spec.before, spec.after, *_params(spec), block,
+            ntiles, nchunks)
+    if not direct:
+        bwd_block_kernel(*args)
+        return
+    cap, acap = _caps(spec.size, float(spec.scale), k, S_MAX)
+    if xv.shape[2] == 1:
+        bwd_lines_kernel(*args, acap)
+    else:
+        bwd_direct_kernel(*args, cap, acap)
 
 
 def _run(spec: LRNSpec, nthreads: int, out: torch.Tensor, x: torch.Tensor,
