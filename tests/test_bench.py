@@ -284,6 +284,20 @@ def test_family_ops_get_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     assert all(t["id"] != "fwd-copy" for t in doc["targets"])  # LRN targets only
 
 
+def test_within_channel_op_is_timed_against_its_composition() -> None:
+    doc = run(_tiny(ops=["lrn-within"], layouts=["nchw", "channels_last"],
+                    providers=["copy", "torch-composition", "torch-composition-compile"],
+                    modes=["fwd", "fwdbwd"]))
+    validate(doc)
+    assert [c["id"] for c in doc["cases"]] == ["lrn-within/tiny/fp32/nchw",
+                                               "lrn-within/tiny/fp32/channels_last"]
+    for case in doc["cases"]:
+        for name in ("localnorm", "torch-composition", "torch-composition-compile"):
+            for mode in ("fwd", "fwdbwd"):
+                assert _prov(case, name)["modes"][mode]["status"] == "ok", (case["id"], name)
+    assert doc["sweeps"] == [] and doc["targets"] == []  # LRN-across targets only
+
+
 def test_bad_arguments_name_the_flag() -> None:
     with pytest.raises(ValueError, match="--shapes"):
         parse_shapes("alexnet,3x4")

@@ -122,8 +122,8 @@ def add_parser(subparsers: Any) -> None:
                    "(default fp32,bf16)")
     p.add_argument("--layouts", default=None, help="nchw,channels_last (default both)")
     p.add_argument("--modes", default=None, help="fwd,bwd,fwdbwd (default all)")
-    p.add_argument("--ops", default=None, help="lrn,gdn,lcn,dn (default lrn; the others once "
-                   "localnorm has them)")
+    p.add_argument("--ops", default=None, help="lrn,lrn-within,gdn,lcn,dn (default lrn; "
+                   "lrn-within is LRN within channels against the avg_pool composition)")
     p.add_argument("--providers", default=None, help="peers to time, e.g. copy,torch-eager "
                    "(default all installed; localnorm always runs)")
     p.add_argument("--reps", type=int, default=None, help="timed samples (default 10, quick 5)")

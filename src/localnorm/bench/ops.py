@@ -98,6 +98,47 @@ def _lrn_ours(inp: Inputs) -> list[Provider]:
     return out
 
 
+# --- LRN within channels (Caffe's WITHIN_CHANNEL, cuda-convnet's rnorm) -------------------
+
+def _within_ours(inp: Inputs) -> list[Provider]:
+    def build(i: Inputs) -> Prepared:
+        def fn(t: torch.Tensor) -> torch.Tensor:
+            return localnorm.local_response_norm(t, i.size, i.alpha, i.beta, i.k,
+                                                 region="within")
+
+        calls, setup = torch_calls(fn, i)
+        return Prepared(calls, setup=setup, note="region='within'")
+    return [Provider("localnorm", "ours", build)]
+
+
+def _within_torch(inp: Inputs) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Caffe's WITHIN_CHANNEL written in torch: x * (k + alpha * avg_pool(x^2))^-beta, the
+    average over the size^d box with the zero padding counted (Caffe's own definition)."""
+    size, alpha, beta, k = inp.size, inp.alpha, inp.beta, inp.k
+    nd = inp.x.dim() - 2
+    pool = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}.get(nd)
+    if pool is None or size % 2 == 0:
+        raise Unsupported(f"the avg_pool composition takes 1-3 spatial axes and an odd size, "
+                          f"not {nd} axes and size {size}")
+
+    def fn(t: torch.Tensor) -> torch.Tensor:
+        return t * (k + alpha * pool(t * t, size, 1, size // 2, count_include_pad=True)) ** -beta
+
+    return fn
+
+
+def _within_peer(inp: Inputs) -> Prepared:
+    calls, setup = torch_calls(_within_torch(inp), inp)
+    return Prepared(calls, setup=setup, note="x * (k + alpha * avg_pool(x^2))^-beta")
+
+
+def _within_peer_compiled(inp: Inputs) -> Prepared:
+    torch._dynamo.reset()  # as build_torch_compile: a fresh cache per case
+    calls, setup = torch_calls(torch.compile(_within_torch(inp), dynamic=False), inp)
+    return Prepared(calls, setup=setup, note="torch.compile(dynamic=False) of the avg_pool "
+                    "composition")
+
+
 # --- GDN, LCN, DN (rows appear once localnorm has them) -----------------------------------
 
 def _call_known(fn: Callable[..., Any], *args: Any, **maybe: Any) -> Any:
@@ -180,6 +221,11 @@ def _no_peers(threads: int) -> list[Provider]:
 
 OPS: dict[str, OpEntry] = {
     "lrn": OpEntry("lrn", lambda: True, True, _lrn_ours, lrn_peers),
+    "lrn-within": OpEntry(
+        "lrn-within", lambda: True, False, _within_ours,
+        lambda t: _no_peers(t) + [Provider("torch-composition", "peer", _within_peer),
+                                  Provider("torch-composition-compile", "peer",
+                                           _within_peer_compiled)]),
     "gdn": OpEntry(
         "gdn", lambda: hasattr(localnorm, "gdn") and hasattr(localnorm, "GDN"), False,
         _module_provider("GDN"),

@@ -89,7 +89,7 @@ _PROVIDER = {
 _CASE = {
     "id": F("str", "unique case label, e.g. lrn/alexnet-conv1/fp32/nchw/n5 (main) or "
                    "lrn/alexnet-conv1/fp32/nchw/sweep/n65 (sweep)"),
-    "op": F("str", "operator: lrn, gdn, lcn, dn"),
+    "op": F("str", "operator: lrn, lrn-within, gdn, lcn, dn"),
     "group": F("str", "main (shape x dtype x layout) or sweep (window sizes, all timed "
                       "interleaved)",
                choices=("main", "sweep")),
