@@ -139,3 +139,19 @@ def test_shifted_sums_add_in_term_order(size):
     for t in range(1, size):
         expect = expect + a[t * step : t * step + span]
     assert np.array_equal(b[:span], expect)
+
+
+def test_stacks_of_planes_give_the_bits_of_planes_alone(monkeypatch):
+    # NCHW planes go a stack at a time (numba_within_direct.fwd_stack); any stack size must
+    # give the bits of one plane at a time, including a stack whose plane falls back
+    x = randn(3, 7, 9, 6, seed=48)
+    x[1, 4] *= 1e25  # this plane goes through the float64 path, its stack's others do not
+    dy = randn(3, 7, 9, 6, seed=49)
+    spec = _spec(x, 3, 1.0, 0.75, 1.0, "within")
+    assert _taken(x, spec)[3] >= 21  # default: every plane of a chunk in one stack
+    y, dx = check(x, spec, dy=dy)
+    for planes in (1, 2, 5):
+        monkeypatch.setattr(numba_within_direct, "_STACK_VALUES", planes * 11 * 8)
+        assert _taken(x, spec)[3] == planes
+        assert torch.equal(numba_lrn.lrn_fwd(x, spec), y), planes
+        assert torch.equal(numba_lrn.lrn_bwd(x, dy, spec), dx), planes

@@ -14,7 +14,8 @@ the band, each adding one shifted copy per term in window order: along W (terms 
 apart), then along H (terms one padded row apart). So memory sees one read of x (and dy) and
 one write of the result, and every pass in between runs on a band in cache at full float32
 vector width. The float64 unit path (numba_within) serves everything else: other ranks,
-other windows, and a unit holding values these sums cannot take.
+other windows, and a unit holding values these sums cannot take. NCHW planes that fit whole
+go a stack of planes at a time (see "stacks of NCHW planes" below).
 
 Precision: the argument of the across-channel direct paths (``numba_direct``,
 ``numba_direct_grad``) with 5 + 5 terms in place of 9: float32 squares summed in float32, at
@@ -42,6 +43,7 @@ _BETAS = (0.75, 0.5, 1.0)
 # float32 values per scratch band: whole planes of NCHW tensors up to ~250 x 250 fit, a
 # channels-last AlexNet conv1 sample (55 x 96 values a row) takes bands of 7 rows.
 _BAND_VALUES = 1 << 16
+_STACK_VALUES = 1 << 15  # float32 values per scratch stack of NCHW planes (128 KiB)
 
 
 def plane_shape(dims: np.ndarray) -> tuple[int, int, int] | None:
@@ -142,10 +144,11 @@ def shifted_sum(a, b, span, size, step):
 
 @njit(cache=True, error_model="numpy")
 def band_scratch(band, size, prow, backward):
-    """(sq, b, s, t, p) float32 scratch of one thread, zeroed once (pads stay zero)."""
+    """(sq, b, s, t, p) float32 scratch of one thread, zeroed once (pads stay zero); all
+    empty for ``band`` = 0."""
     halo = 2 * (size - 1) if backward else size - 1
-    n = (band + halo) * prow
-    m = (band + size - 1) * prow if backward else 0
+    n = (band + halo) * prow if band else 0
+    m = (band + size - 1) * prow if backward and band else 0
     return (np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.float32),
             np.zeros(n, dtype=np.float32), np.zeros(m, dtype=np.float32),
             np.zeros(m, dtype=np.float32))
@@ -217,4 +220,116 @@ def bwd_unit(x2, dy2, dx2, u, h, w, e, before, size, scale, k, beta, mode, band,
             p0 = uint64((q + after) * prow)
             for j in range(uint64(rowlen)):
                 dx2[u, v0 + j] = dy2[u, v0 + j] * pp[p0 + j] - coef * (x2[u, v0 + j] * s[s0 + j])
+    return True
+
+
+# --- stacks of NCHW planes ------------------------------------------------------------------
+# An NCHW plane of AlexNet conv1 (55 x 55) or CIFAR-10 (16 x 16, 8 x 8) gives loops of one
+# row, 55, 16 or 8 values: LLVM's 16-lane loops then leave much or all of s^-beta to scalar
+# sqrt and division. Planes with e = 1 that fit whole are instead done a stack at a time: the
+# planes one above the other in the padded scratch, with size - 1 zero rows between them, so
+# the window passes and s^-beta are each one loop over the whole stack (the rows between the
+# planes are computed and never read), and only the squares, the product with x and the
+# stores go row by row. Each plane adds the same terms in the same order as alone: the bits
+# do not depend on the stacking.
+
+
+def stack_planes(h: int, w: int, size: int) -> int:
+    """Planes per stack: as many padded planes as fit in ``_STACK_VALUES`` (at least one)."""
+    return max(1, _STACK_VALUES // ((h + size - 1) * (w + size - 1)))
+
+
+@njit(cache=True, error_model="numpy")
+def stack_scratch(count, h, w, size, backward):
+    """(sq, b, s, t, p): float32 scratch of one thread for stacks of ``count`` planes, zeroed
+    once (the padding is never written)."""
+    n = count * (h + size - 1) * (w + size - 1)
+    m = n if backward else 0
+    return (np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.float32),
+            np.zeros(n, dtype=np.float32), np.zeros(m, dtype=np.float32),
+            np.zeros(m, dtype=np.float32))
+
+
+@njit(cache=True, error_model="numpy")
+def _stack_in(src, u0, count, h, w, size, top, dst, square):
+    """Rows of units u0 .. u0 + count - 1 of src (U, h * w) into the padded stack dst, plane
+    i's row r at stack row i * (h + size - 1) + top + r, column top; squared if ``square``."""
+    prow = w + size - 1
+    per = h + size - 1
+    for i in range(count):
+        for r in range(h):
+            d0 = uint64((i * per + top + r) * prow + top)
+            v0 = uint64(r * w)
+            if square:
+                for j in range(uint64(w)):
+                    v = src[u0 + i, v0 + j]
+                    dst[d0 + j] = v * v
+            else:
+                for j in range(uint64(w)):
+                    dst[d0 + j] = src[u0 + i, v0 + j]
+
+
+@njit(cache=True, error_model="numpy")
+def _stack_peak(x2, u0, count):
+    mx = 0
+    for i in range(count):
+        mx = max(mx, absmax_unit(x2, u0 + i))
+    return mx
+
+
+@njit(cache=True, error_model="numpy")
+def fwd_stack(x2, y2, u0, count, h, w, before, size, scale, k, mode, acap, sq, b, s):
+    """y of the float32 NCHW planes u0 .. u0 + count - 1 as one stack; returns False, having
+    written nothing, if one of them holds an |x| above ``acap`` (then each is done alone)."""
+    if _stack_peak(x2, u0, count) > acap:
+        return False
+    prow = w + size - 1
+    per = h + size - 1
+    _stack_in(x2, u0, count, h, w, size, before, sq, True)
+    box_rows(sq, b, s, count * per, prow, size, 1)
+    scale32, k32 = np.float32(scale), np.float32(k)
+    for j in range(uint64((count * per - size + 1) * prow)):
+        s[j] = neg_pow32(k32 + scale32 * s[j], mode)
+    for i in range(count):
+        for r in range(h):
+            s0 = uint64((i * per + r) * prow)
+            v0 = uint64(r * w)
+            for j in range(uint64(w)):
+                y2[u0 + i, v0 + j] = x2[u0 + i, v0 + j] * s[s0 + j]
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def bwd_stack(x2, dy2, dx2, u0, count, h, w, before, size, scale, k, beta, mode, acap, sq, b, s,
+              tp, pp):
+    """dx of the float32 NCHW planes u0 .. u0 + count - 1 as one stack (t in a second stack,
+    padded for the transposed window); returns False as :func:`fwd_stack`."""
+    if _stack_peak(x2, u0, count) > acap:
+        return False
+    after = size - 1 - before
+    prow = w + size - 1
+    per = h + size - 1
+    _stack_in(x2, u0, count, h, w, size, before, sq, True)
+    box_rows(sq, b, s, count * per, prow, size, 1)
+    scale32, k32 = np.float32(scale), np.float32(k)
+    coef = np.float32(2.0 * scale * beta)
+    for j in range(uint64((count * per - size + 1) * prow)):
+        p, qv = _p_q(k32 + scale32 * s[j], mode)
+        pp[j] = p
+        s[j] = qv
+    for i in range(count):
+        for r in range(h):
+            s0 = uint64((i * per + r) * prow)
+            t0 = uint64((i * per + after + r) * prow + after)
+            v0 = uint64(r * w)
+            for j in range(uint64(w)):
+                tp[t0 + j] = dy2[u0 + i, v0 + j] * (x2[u0 + i, v0 + j] * s[s0 + j])
+    box_rows(tp, b, s, count * per, prow, size, 1)
+    for i in range(count):
+        for r in range(h):
+            s0 = uint64((i * per + r) * prow)
+            v0 = uint64(r * w)
+            for j in range(uint64(w)):
+                dx2[u0 + i, v0 + j] = (dy2[u0 + i, v0 + j] * pp[s0 + j]
+                                       - coef * (x2[u0 + i, v0 + j] * s[s0 + j]))
     return True
