@@ -268,8 +268,7 @@ def fwd_direct_kernel(x, y, before, size, scale, k, beta, mode, block, ntiles, n
         xb, yb = borrow(x), borrow(y)
         ring, top, sl = borrow(rings[ch]), borrow(tops[ch]), borrow(sls[ch])
         s32, s = borrow(s32s[ch]), borrow(ss[ch])
-        xt = np.empty((1, gath, block + PAD), dtype=x.dtype)
-        yt = np.empty((1, gath, block + PAD), dtype=x.dtype)
+        xt, yt, _ = gathered_scratch(x, gath, block)
         for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
             wide, o, i0, nb = tile_at(x.shape, block, g)
             src, so, si, dst = tile_in(xb, yb, xt, yt, wide, o, i0, nb)
@@ -295,8 +294,7 @@ def fwd_block_kernel(x, y, plan, prows, after, scale, k, beta, mode, block, ntil
         pre = np.empty((prows, block + PAD))
         run = np.empty(block)
         s = np.empty(block)
-        xt = np.empty((1, gath, block + PAD), dtype=x.dtype)
-        yt = np.empty((1, gath, block + PAD), dtype=x.dtype)
+        xt, yt, _ = gathered_scratch(x, gath, block)
         for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
             wide, o, i0, nb = tile_at(x.shape, block, g)
             src, so, si, dst = tile_in(xb, yb, xt, yt, wide, o, i0, nb)
@@ -304,6 +302,17 @@ def fwd_block_kernel(x, y, plan, prows, after, scale, k, beta, mode, block, ntil
                      mode, x.itemsize == 4, wide and nb < x.shape[2])
             if not wide:
                 scatter(yt, yb, i0, nb)
+
+
+@njit(cache=True, error_model="numpy")
+def tiles_in(xb, dyb, dxb, xt, dyt, dxt, wide, o, i0, nb):
+    """(x source, dy source, o, i0, dx destination) of a backward tile: :func:`tile_in` with
+    dy gathered beside x."""
+    src, so, si, dst = tile_in(xb, dxb, xt, dxt, wide, o, i0, nb)
+    if wide:
+        return src, dyb, so, si, dst
+    gather(dyb, i0, nb, dyt)
+    return src, dyt, so, si, dst
 
 
 @njit(cache=True, error_model="numpy")
@@ -378,10 +387,7 @@ def bwd_direct_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, be
         xt, dyt, dxt = gathered_scratch(x, gath, block)
         for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
             wide, o, i0, nb = tile_at(x.shape, block, g)
-            src, so, si, dst = tile_in(xb, dxb, xt, dxt, wide, o, i0, nb)
-            dsrc = dyb if wide else dyt
-            if not wide:
-                gather(dyb, i0, nb, dyt)
+            src, dsrc, so, si, dst = tiles_in(xb, dyb, dxb, xt, dyt, dxt, wide, o, i0, nb)
             if bwd_direct(src, dsrc, so, si, nb, before, size, rings[0], rings[1], rings[2], top,
                           w, st, sl, scale, k, cap, acap, beta, mode, dst, so, si):
                 if pre.shape[0] == 0:
@@ -410,10 +416,7 @@ def bwd_block_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, bet
         xt, dyt, dxt = gathered_scratch(x, gath, block)
         for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
             wide, o, i0, nb = tile_at(x.shape, block, g)
-            src, so, si, dst = tile_in(xb, dxb, xt, dxt, wide, o, i0, nb)
-            dsrc = dyb if wide else dyt
-            if not wide:
-                gather(dyb, i0, nb, dyt)
+            src, dsrc, so, si, dst = tiles_in(xb, dyb, dxb, xt, dyt, dxt, wide, o, i0, nb)
             bwd_tile(src, dsrc, so, si, nb, plan, tplan, after, before, pre, run, s, pt, tt, dst,
                      so, si, scale, k, beta, mode, x.itemsize == 4, wide and nb < x.shape[2])
             if not wide:
