@@ -20,11 +20,18 @@ from localnorm.reference import lrn_forward
 @pytest.fixture(autouse=True)
 def _numba(monkeypatch):
     monkeypatch.setenv("LOCALNORM_BACKEND", "numba")
+    # the geometry of a call is cached; tests that patch the band or stack sizes must not
+    # see (or leave behind) geometries made with other sizes
+    numba_within._geometry.cache_clear()
+    yield
+    numba_within._geometry.cache_clear()
 
 
 def _taken(x, spec, backward=False):
-    x2, dims, _ = numba_within._layout(x, spec)
-    return numba_within._direct(x2, dims, spec, backward)
+    """The direct path's (plane, band, cap, stack) for this call, or None."""
+    numba_within._geometry.cache_clear()
+    geo = numba_within._geometry_of(x, spec)
+    return geo.bwd if backward else geo.fwd
 
 
 def test_taken_only_where_it_applies():

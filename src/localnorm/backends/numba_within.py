@@ -22,7 +22,9 @@ forward / backward kernels: AlexNet conv1's shape 8.0 / 15.8 -> 4.0 / 7.2 ms (ch
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -271,30 +273,50 @@ def within_bwd_planes(x2, dy2, dx2, dims, plans, tplans, prows, before, after, s
                          mode, scratch, p)
 
 
-def _units(xd: torch.Tensor, spec: LRNSpec) -> tuple[list[int], list[int], int]:
-    """Memory order of ``xd``, the flags of its spatial axes, and how many leading
-    non-spatial axes (in memory order) form the units."""
-    order = sorted(range(xd.dim()), key=lambda d: (-xd.stride()[d], -xd.shape[d]))
-    spatial = [int(a in spec.axes) for a in order]
+class _Geometry(NamedTuple):
+    """What a call needs besides the tensors, cached by shape, strides and parameters."""
+
+    order: tuple[int, ...]  # the axes in memory order
+    units: int
+    dims: np.ndarray  # (d, 3) int64: the (O, L, I) view of each spatial axis of a unit
+    plans: np.ndarray  # window plans of the float64 path, and of the transposed window
+    tplans: np.ndarray
+    prows: int
+    fwd: tuple[np.ndarray, int, int, int] | None  # the direct path's (_direct), or None
+    bwd: tuple[np.ndarray, int, int, int] | None
+
+
+@functools.lru_cache(maxsize=64)
+def _geometry(shape: tuple[int, ...], strides: tuple[int, ...], axes: tuple[int, ...],
+              before: int, size: int, scale: float, k: float, beta: float,
+              single: bool) -> _Geometry:
+    order = sorted(range(len(shape)), key=lambda d: (-strides[d], -shape[d]))
+    spatial = [a in axes for a in order]
     lead = 0
     while lead < len(order) and not spatial[lead]:
         lead += 1
-    return order, spatial, lead
+    pshape = [shape[d] for d in order]
+    vshape = pshape[lead:]
+    dims = np.array([(math.prod(vshape[:q]), vshape[q], math.prod(vshape[q + 1 :]))
+                     for q, sp in enumerate(spatial[lead:]) if sp],
+                    dtype=np.int64).reshape(-1, 3)
+    after = size - 1 - before
+    direct = [_direct(dims, size, scale, k, beta, b) if single else None for b in (False, True)]
+    for arr in (dims, *(d[0] for d in direct if d is not None)):
+        arr.setflags(write=False)
+    return _Geometry(tuple(order), math.prod(pshape[:lead]), dims, _plans(dims, before, size),
+                     _plans(dims, after, size), _prows(dims, size), direct[0], direct[1])
 
 
-def _layout(xd: torch.Tensor, spec: LRNSpec) -> tuple[torch.Tensor, np.ndarray, int]:
-    """(U, V) view of ``xd`` in memory order, the (O, L, I) dims of each spatial axis of a
-    unit's volume, and the unit count."""
-    order, spatial, lead = _units(xd, spec)
-    xp = xd.permute(order)
-    shape = list(xp.shape)
-    units = math.prod(shape[:lead])
-    vshape = shape[lead:]
-    dims = []
-    for q, is_spatial in enumerate(spatial[lead:]):
-        if is_spatial:
-            dims.append((math.prod(vshape[:q]), vshape[q], math.prod(vshape[q + 1 :])))
-    return xp.reshape(units, -1), np.array(dims, dtype=np.int64).reshape(-1, 3), units
+def _geometry_of(xd: torch.Tensor, spec: LRNSpec) -> _Geometry:
+    return _geometry(tuple(xd.shape), tuple(xd.stride()), tuple(spec.axes), spec.before,
+                     spec.size, float(spec.scale), float(spec.k), float(spec.beta),
+                     xd.dtype == torch.float32)
+
+
+def _units_view(t: torch.Tensor, geo: _Geometry) -> np.ndarray:
+    """(U, V) NumPy view of ``t`` (the strides the geometry was made for) in memory order."""
+    return t.permute(geo.order).reshape(geo.units, -1).numpy()
 
 
 def _plans(dims: np.ndarray, before: int, size: int) -> np.ndarray:
@@ -304,6 +326,7 @@ def _plans(dims: np.ndarray, before: int, size: int) -> np.ndarray:
     plans = np.zeros((dims.shape[0], 2, maxlen), dtype=np.int64)
     for q, length in enumerate(dims[:, 1]):
         plans[q, :, :length] = window_index(int(length), before, size, zero)
+    plans.setflags(write=False)
     return plans
 
 
@@ -312,54 +335,46 @@ def _prows(dims: np.ndarray, size: int) -> int:
 
 
 def _direct(
-    x2: torch.Tensor, dims: np.ndarray, spec: LRNSpec, backward: bool
+    dims: np.ndarray, size: int, scale: float, k: float, beta: float, backward: bool
 ) -> tuple[np.ndarray, int, int, int] | None:
     """(plane, band rows, |x| cap, planes per stack) of the float32 direct path, or None where
     it does not apply (numba_within_direct). Stacks (0: none) take NCHW planes that fit whole
     in one band."""
     plane = plane_shape(dims)
-    if x2.dtype != torch.float32 or plane is None:
+    if plane is None:
         return None
-    acap = abs_caps(spec.size, float(spec.scale), float(spec.k), float(spec.beta), backward)
+    acap = abs_caps(size, scale, k, beta, backward)
     if acap is None:
         return None
     h, w, e = plane
-    halo = (spec.size - 1) * (2 if backward else 1)
-    band = band_rows(h, w, e, spec.size, halo)
-    stack = stack_planes(h, w, spec.size) if e == 1 and band == h else 0
+    band = band_rows(h, w, e, size, (size - 1) * (2 if backward else 1))
+    stack = stack_planes(h, w, size) if e == 1 and band == h else 0
     return np.array(plane, dtype=np.int64), band, acap, stack
 
 
 def within_fwd(xc: torch.Tensor, out: torch.Tensor, spec: LRNSpec, nthreads: int) -> None:
     """Fill ``out`` (same strides as ``xc``) with LRN within channels of ``xc``."""
-    x2, dims, units = _layout(xc, spec)
-    y2, _, _ = _layout(out, spec)
-    plans = _plans(dims, spec.before, spec.size)
-    nchunks = max(1, min(units, 4 * nthreads))
-    args = (x2.numpy(), y2.numpy(), dims, plans, _prows(dims, spec.size), spec.before, spec.size,
-            float(spec.scale), float(spec.k), float(spec.beta), pow_mode(spec.beta), nchunks)
-    direct = _direct(x2, dims, spec, False)
-    if direct is None:
+    geo = _geometry_of(xc, spec)
+    nchunks = max(1, min(geo.units, 4 * nthreads))
+    args = (_units_view(xc, geo), _units_view(out, geo), geo.dims, geo.plans, geo.prows,
+            spec.before, spec.size, float(spec.scale), float(spec.k), float(spec.beta),
+            pow_mode(spec.beta), nchunks)
+    if geo.fwd is None:
         within_fwd_kernel(*args)
     else:
-        within_fwd_planes(*args, *direct)
+        within_fwd_planes(*args, *geo.fwd)
 
 
 def within_bwd(
     xc: torch.Tensor, dy: torch.Tensor, out: torch.Tensor, spec: LRNSpec, nthreads: int
 ) -> None:
     """Fill ``out`` with the gradient of LRN within channels (dy has xc's strides)."""
-    x2, dims, units = _layout(xc, spec)
-    dy2, _, _ = _layout(dy, spec)
-    dx2, _, _ = _layout(out, spec)
-    plans = _plans(dims, spec.before, spec.size)
-    tplans = _plans(dims, spec.after, spec.size)
-    nchunks = max(1, min(units, 4 * nthreads))
-    args = (x2.numpy(), dy2.numpy(), dx2.numpy(), dims, plans, tplans, _prows(dims, spec.size),
-            spec.before, spec.after, float(spec.scale), float(spec.k), float(spec.beta),
-            pow_mode(spec.beta), nchunks)
-    direct = _direct(x2, dims, spec, True)
-    if direct is None:
+    geo = _geometry_of(xc, spec)
+    nchunks = max(1, min(geo.units, 4 * nthreads))
+    args = (_units_view(xc, geo), _units_view(dy, geo), _units_view(out, geo), geo.dims,
+            geo.plans, geo.tplans, geo.prows, spec.before, spec.after, float(spec.scale),
+            float(spec.k), float(spec.beta), pow_mode(spec.beta), nchunks)
+    if geo.bwd is None:
         within_bwd_kernel(*args)
     else:
-        within_bwd_planes(*args, *direct)
+        within_bwd_planes(*args, *geo.bwd)
