@@ -90,14 +90,21 @@ def _prepare(ds: Dataset) -> tuple[torch.Tensor, ...]:
 
 
 def _warm_up(ds: Dataset, spec: RunSpec) -> None:
-    """One forward and backward of a throwaway model on one batch of noise, so that JIT
-    compilation (the numba kernels compile on their first call in a process, about 20 s in a
-    fresh checkout) stays out of the run's wall time. The run reseeds every generator after."""
+    """A forward and backward of a throwaway model on one batch of noise, NCHW and
+    channels-last, so that JIT compilation stays out of the run's wall time: the numba
+    kernels compile on their first call in a process (each path its own kernel, 5-30 s each
+    in a fresh checkout), and a run meets both layouts (the digits' activations reach the
+    norm layers channels-last in training and NCHW in part of the evaluation).
+    The run reseeds every generator after."""
     c, h, w = ds.shape
     model = SmallCNN(c, h, len(ds.classes), spec.variant, spec.width)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(min(spec.batch_size, len(ds.y_train)), c, h, w, generator=g)
-    model(x).sum().backward()
+    # channels-last strides, spelled out: for one channel, .contiguous(channels_last) keeps
+    # the NCHW strides, while the digits arrive with these and the convolutions keep them
+    x_cl = torch.empty_strided(x.shape, (c * h * w, 1, w * c, c)).copy_(x)
+    for batch in (x, x_cl):
+        model(batch).sum().backward()
 
 
 def train_run(ds: Dataset, spec: RunSpec) -> dict[str, Any]:
