@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, uint64
 
-from .numba_direct import abs_cap, direct_lo, square_cap
+from .numba_direct import abs_cap, direct_lo, lines_absmax, square_cap
 from .numba_direct_grad import K_MIN, S_MAX, _p_q
 from .numba_window import neg_pow32
 
@@ -76,21 +76,18 @@ def band_rows(h: int, w: int, e: int, size: int, halo: int) -> int:
 
 
 @njit(cache=True, error_model="numpy")
-def absmax_unit(x2, u):
-    """The largest |x| of unit u of the float32 (U, V) array x2, as int32 bits (NaN and inf
-    above every finite value)."""
-    bits = x2.view(np.int32)
-    mx = 0
-    for j in range(uint64(x2.shape[1])):
-        mx = max(mx, bits[u, j] & 0x7FFFFFFF)
-    return mx
+def units_peak(x2, u0, count):
+    """The largest |x| of units u0 .. u0 + count - 1 of the float32 (U, V) array x2, as int32
+    bits (NaN and inf above every finite value): numba_direct.lines_absmax, one loop over
+    their contiguous memory."""
+    return lines_absmax(x2.reshape((x2.shape[0], 1, x2.shape[1])), u0, count)
 
 
 @njit(cache=True, error_model="numpy")
 def band_squares(x2, u, h, rowlen, first, nrows, sq, left, prow):
     """Rows q = 0 .. nrows - 1 of the padded band sq (flat, rows of ``prow``, data from column
     ``left``) = squares of row first + q of unit u, or zeros outside [0, h); returns the
-    largest |x| read, as :func:`absmax_unit`. The pad columns are never written, so they stay
+    largest |x| read, as :func:`units_peak`. The pad columns are never written, so they stay
     zero."""
     bits = x2.view(np.int32)
     mx = 0
@@ -159,10 +156,10 @@ def fwd_unit(x2, y2, u, h, w, e, before, size, scale, k, mode, band, acap, sq, b
     """y of float32 unit u by bands of ``band`` rows; returns False, having written nothing,
     if some |x| of the unit is above ``acap`` (int32 bits; NaN and inf are above). A unit in
     one band is checked while it is squared, one in several bands first
-    (:func:`absmax_unit`)."""
+    (:func:`units_peak`)."""
     rowlen = w * e
     prow = (w + size - 1) * e
-    if band < h and absmax_unit(x2, u) > acap:
+    if band < h and units_peak(x2, u, 1) > acap:
         return False
     scale32, k32 = np.float32(scale), np.float32(k)
     for r0 in range(0, h, band):
@@ -189,7 +186,7 @@ def bwd_unit(x2, dy2, dx2, u, h, w, e, before, size, scale, k, beta, mode, band,
     after = size - 1 - before
     rowlen = w * e
     prow = (w + size - 1) * e
-    if band < h and absmax_unit(x2, u) > acap:
+    if band < h and units_peak(x2, u, 1) > acap:
         return False
     scale32, k32 = np.float32(scale), np.float32(k)
     coef = np.float32(2.0 * scale * beta)
@@ -251,41 +248,29 @@ def stack_scratch(count, h, w, size, backward):
 
 
 @njit(cache=True, error_model="numpy")
-def _stack_in(src, u0, count, h, w, size, top, dst, square):
-    """Rows of units u0 .. u0 + count - 1 of src (U, h * w) into the padded stack dst, plane
-    i's row r at stack row i * (h + size - 1) + top + r, column top; squared if ``square``."""
+def _stack_squares(src, u0, count, h, w, size, top, dst):
+    """Squares of units u0 .. u0 + count - 1 of src (U, h * w) into the padded stack dst,
+    plane i's row r at stack row i * (h + size - 1) + top + r, column top."""
     prow = w + size - 1
     per = h + size - 1
     for i in range(count):
         for r in range(h):
             d0 = uint64((i * per + top + r) * prow + top)
             v0 = uint64(r * w)
-            if square:
-                for j in range(uint64(w)):
-                    v = src[u0 + i, v0 + j]
-                    dst[d0 + j] = v * v
-            else:
-                for j in range(uint64(w)):
-                    dst[d0 + j] = src[u0 + i, v0 + j]
-
-
-@njit(cache=True, error_model="numpy")
-def _stack_peak(x2, u0, count):
-    mx = 0
-    for i in range(count):
-        mx = max(mx, absmax_unit(x2, u0 + i))
-    return mx
+            for j in range(uint64(w)):
+                v = src[u0 + i, v0 + j]
+                dst[d0 + j] = v * v
 
 
 @njit(cache=True, error_model="numpy")
 def fwd_stack(x2, y2, u0, count, h, w, before, size, scale, k, mode, acap, sq, b, s):
     """y of the float32 NCHW planes u0 .. u0 + count - 1 as one stack; returns False, having
     written nothing, if one of them holds an |x| above ``acap`` (then each is done alone)."""
-    if _stack_peak(x2, u0, count) > acap:
+    if units_peak(x2, u0, count) > acap:
         return False
     prow = w + size - 1
     per = h + size - 1
-    _stack_in(x2, u0, count, h, w, size, before, sq, True)
+    _stack_squares(x2, u0, count, h, w, size, before, sq)
     box_rows(sq, b, s, count * per, prow, size, 1)
     scale32, k32 = np.float32(scale), np.float32(k)
     for j in range(uint64((count * per - size + 1) * prow)):
@@ -304,12 +289,12 @@ def bwd_stack(x2, dy2, dx2, u0, count, h, w, before, size, scale, k, beta, mode,
               tp, pp):
     """dx of the float32 NCHW planes u0 .. u0 + count - 1 as one stack (t in a second stack,
     padded for the transposed window); returns False as :func:`fwd_stack`."""
-    if _stack_peak(x2, u0, count) > acap:
+    if units_peak(x2, u0, count) > acap:
         return False
     after = size - 1 - before
     prow = w + size - 1
     per = h + size - 1
-    _stack_in(x2, u0, count, h, w, size, before, sq, True)
+    _stack_squares(x2, u0, count, h, w, size, before, sq)
     box_rows(sq, b, s, count * per, prow, size, 1)
     scale32, k32 = np.float32(scale), np.float32(k)
     coef = np.float32(2.0 * scale * beta)
