@@ -47,18 +47,23 @@ DT = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
 if DRY:
     SHAPES = [(2, 8, 5, 5), (2, 6, 3, 4), (2, 8, 4, 4), (1, 6, 4, 4)]
     ACROSS, WITHIN, BIG_C = (2, 40, 3, 4), (1, 3, 9, 7), (1, 600, 1, 2)
+    RANK3 = (2, 3, 37)
 else:
     SHAPES = [(32, 96, 55, 55), (32, 256, 27, 27), (32, 64, 56, 56), (32, 192, 56, 56)]
     ACROSS, WITHIN, BIG_C = (2, 300, 5, 7), (2, 8, 33, 37), (2, 4096, 3, 5)
+    RANK3 = (4, 16, 1001)
 SWEEP = [3, 5, 9, 17, 33, 65]
 # Variants of triton_lrn.TUNING timed against the defaults:
-# (overrides, shape index, dtype, size, layout). ring_max_n 0 is the segmented-scan kernel.
-SEG = {"ring_max_n": 0}
-TUNE = [(SEG, 0, "fp32", 5, "nchw"), (SEG, 0, "bf16", 5, "nchw"), (SEG, 3, "fp32", 5, "nchw"),
-        ({"ring_bwd": 0}, 0, "fp32", 5, "nchw"), ({"ring_even": 0}, 0, "fp32", 5, "nchw"),
-        ({"ring_pos": 64}, 0, "fp32", 5, "nchw"), ({"ring_pos": 256}, 0, "fp32", 5, "nchw")]
-TUNE += [({"ring_rows": rows}, shape, "fp32", 5, "nchw") for rows, shape in
-         ((16, 0), (24, 0), (16, 1), (64, 1), (16, 2), (16, 3), (24, 3), (64, 3))]
+# (overrides, shape index, dtype, size, layout). SEG is the segmented-scan kernel everywhere.
+SEG = {"ring_max_n": 0, "line_max_n": 0}
+TUNE = [(SEG, 0, "fp32", 5, "nchw"), (SEG, 0, "fp32", 5, "cl"), (SEG, 0, "bf16", 5, "cl"),
+        ({"ring_bwd": 0}, 0, "fp32", 5, "nchw"),
+        ({"fast_pow": 1}, 0, "fp32", 5, "nchw"), ({"fast_pow": 1}, 0, "fp32", 5, "cl"),
+        ({"fast_pow": 1}, 0, "fp32", 9, "cl")]
+TUNE += [({"ring_fwd_rows": 16}, shape, "fp32", 5, "nchw") for shape in (0, 1, 2, 3)]
+TUNE += [(tn, 0, "fp32", n, "cl") for tn, n in (
+    ({"line_bwd_block": 128}, 5), ({"line_bwd_block": 512}, 5),
+    ({"line_bwd_block": 128}, 9), ({"line_block": 512}, 5))]
 
 
 GPU_PLAN = {"fwd_tile": 2048, "cl_rows": 32}
@@ -111,7 +116,7 @@ def correctness_items() -> list[dict[str, Any]]:
     # the segmented kernel at small windows (longer ones run it by default), the two-pass ring
     # backward, ring kernels along a contiguous window axis
     for tune, layout in ((SEG, "nchw"), (SEG, "cl"), ({"ring_bwd": 0}, "nchw"),
-                         ({"ring_cl": 1}, "cl")):
+                         ({"ring_cl": 1, "line_max_n": 0}, "cl")):
         for size in (3, 5, 9):
             items.append(dict(region="across", dtype="fp32", layout=layout, size=size,
                               tune=tune))
@@ -119,8 +124,21 @@ def correctness_items() -> list[dict[str, Any]]:
         items.append(dict(region="within", dtype="fp32", layout=layout, size=5, tune=tune))
     items.append(dict(region="across", dtype="fp32", layout="nchw", size=5, kind="spike",
                       tune={"ring_bwd": 0}))
-    items.append(dict(region="across", dtype="fp64", layout="cl", size=5, tune={"ring_cl": 1}))
-    for tune in ({"fast_pow": 0},):  # the split power (POW 1), for beta != 0.75
+    items.append(dict(region="across", dtype="fp64", layout="cl", size=5,
+                      tune={"ring_cl": 1, "line_max_n": 0}))
+    # line kernels (window axis contiguous): channels-last across, rank-3 within
+    for size in (5, 9):
+        items.append(dict(region="across", dtype="fp32", layout="cl", size=size, kind="spike"))
+    items.append(dict(region="across", dtype="fp64", layout="cl", size=5))
+    items.append(dict(region="across", dtype="fp64", layout="cl", size=4))
+    for size, dt in ((3, "fp32"), (9, "fp32"), (4, "fp32"), (5, "bf16"), (5, "fp64")):
+        items.append(dict(region="within", dtype=dt, layout="nchw", size=size, shape=RANK3))
+    items.append(dict(region="across", dtype="fp32", layout="cl", size=5, tune={"line_block": 256}))
+    items.append(dict(region="across", dtype="fp32", layout="cl", size=9, kind="spike",
+                      tune={"line_block": 4096, "line_warps": 8}))
+    items.append(dict(region="across", dtype="fp32", layout="cl", size=9, kind="spike",
+                      tune={"fast_pow": 1}))
+    for tune in ({"fast_pow": 0}, {"fast_pow": 1}):  # POW 1 (beta != 0.75) and POW 4
         for layout, size in (("nchw", 5), ("nchw", 65), ("cl", 5), ("nchw", 255)):
             items.append(dict(region="across", dtype="fp32", layout=layout, size=size,
                               tune=tune))
@@ -153,7 +171,8 @@ def _peer(x: torch.Tensor, dy: torch.Tensor, spec: Any) -> tuple[Any, Any]:
         if spec.region == "across":
             y = F.local_response_norm(xg, spec.size, spec.alpha, spec.beta, spec.k)
         else:
-            sq = F.avg_pool2d(xg * xg, spec.size, 1, spec.size // 2, count_include_pad=True)
+            pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[len(spec.axes) - 1]
+            sq = pool(xg * xg, spec.size, 1, spec.size // 2, count_include_pad=True)
             y = xg * (spec.k + spec.alpha * sq).pow(-spec.beta)
         (g,) = torch.autograd.grad(y, xg, gg)
         return y.detach().to(x.dtype), g.to(x.dtype)
@@ -312,7 +331,9 @@ def case(shape: tuple[int, ...], dtype: str, size: int, layout: str = "nchw",
 
 def timing_items() -> list[dict[str, Any]]:
     items = [dict(shape=s, dtype=d, size=5) for s in SHAPES for d in ("fp32", "bf16")]
-    items += [dict(shape=SHAPES[0], dtype="fp32", size=5, layout="cl")]
+    items += [dict(shape=s, dtype="fp32", size=5, layout="cl") for s in SHAPES]
+    items += [dict(shape=SHAPES[0], dtype="bf16", size=5, layout="cl")]
+    items += [dict(shape=SHAPES[0], dtype="fp32", size=n, layout="cl") for n in (3, 9)]
     items += [dict(shape=SHAPES[0], dtype="fp32", size=n, sweep=True) for n in SWEEP if n != 5]
     items += [dict(shape=s, dtype=d, size=5, compiled=True) for s in SHAPES
               for d in ("fp32", "bf16")]
@@ -568,6 +589,7 @@ def print_report(out: dict[str, Any]) -> None:
         flag = "ok " if c.get("ok") else ("---" if c.get("error") == "timeout" else "BAD")
         extra = c.get("error", "").strip().splitlines()[-1:] if c.get("error") else ""
         print(f"  {flag} {c['region']:6} {c['dtype']} {c['layout']:4} n={c['size']:<3} "
+              f"{c.get('shape', '')} "
               f"{c.get('kind', '')}{' api' if c.get('api') else ''} fwd_err="
               f"{_fmt(c.get('fwd_err'), '.2e')} bwd_err={_fmt(c.get('bwd_err'), '.2e')}"
               f" peer={_fmt(c.get('peer_fwd_err'), '.2e')}/{_fmt(c.get('peer_bwd_err'), '.2e')}"

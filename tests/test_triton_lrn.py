@@ -186,7 +186,7 @@ def _peer(x, dy, size, region):
     return y.detach().to(x.dtype), g.to(x.dtype)
 
 
-@pytest.mark.parametrize("pow_mode", [-1, 3, 4])
+@pytest.mark.parametrize("pow_mode", [-1, 3, 4, 5])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("region", ["across", "within"])
 def test_half_precision(dtype, region, pow_mode, monkeypatch):
@@ -220,12 +220,19 @@ def test_int64_offsets_and_fast_pow(monkeypatch):
                                               1e-6), rtol=1e-5)
 
 
+@pytest.mark.parametrize("pow_mode", [4, 5])
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 @pytest.mark.parametrize("region", ["across", "within"])
 @pytest.mark.parametrize("size", [3, 5, 65])
-def test_rsqrt_power_for_beta_three_quarters(size, region, monkeypatch):
-    """POW 4 (s^-0.75 = r sqrt(r), r = rsqrt(s)), the GPU's default for beta = 0.75."""
+def test_rsqrt_power_for_beta_three_quarters(size, region, layout, pow_mode, monkeypatch):
+    """POW 4 (s^-0.75 = r sqrt(r), r = rsqrt(s)) and POW 5 (also 1/s = r^2 in the backward),
+    the GPU's modes for beta = 0.75, in every kernel (ring, line, segmented)."""
     _gpu_plan(monkeypatch)
-    monkeypatch.setitem(triton_lrn.TUNING, "pow", 4)
+    monkeypatch.setitem(triton_lrn.TUNING, "pow", pow_mode)
+    if layout == "channels_last":
+        x = randn(2, 9, 5, 4, seed=size, scale=2.0).contiguous(memory_format=torch.channels_last)
+        _check(x, size, region=region)
+        return
     _check(randn(2, 9, 5, 4, seed=size, scale=2.0), size, region=region)
     _check(spike((2, 9, 3, 3), channel=4), size, region=region, alpha=1.0, k=1e-6)
 
@@ -238,8 +245,10 @@ def test_rsqrt_power_is_chosen_for_beta_three_quarters_only(monkeypatch):
         spec = make_lrn_spec(x, 5, 1.0, beta, k, "across", None, 1)
         return triton_lrn._common(x.view(2, 6, 9), 5, 2, spec)[1]["POW"]
 
-    assert pow_mode(0.75) == 4 and pow_mode(0.5) == 1 and pow_mode(0.7500001) == 1
-    assert pow_mode(0.75, k=2.0**-126) == 4 and pow_mode(0.75, k=1e-39) == 1  # subnormal k
+    assert pow_mode(0.75) == 5 and pow_mode(0.5) == 1 and pow_mode(0.7500001) == 1
+    assert pow_mode(0.75, k=2.0**-126) == 5 and pow_mode(0.75, k=1e-39) == 1  # subnormal k
+    monkeypatch.setitem(triton_lrn.TUNING, "fast_pow", 1)
+    assert pow_mode(0.75) == 4 and pow_mode(0.75, k=1e-39) == 1
     monkeypatch.setitem(triton_lrn.TUNING, "fast_pow", 0)
     assert pow_mode(0.75) == 1
 
@@ -255,7 +264,7 @@ def test_backward_where_s_to_minus_beta_minus_one_overflows():
     assert torch.allclose(dx.double(), want, rtol=1e-6, atol=0)
 
 
-@pytest.mark.parametrize("pow_mode", [-1, 3, 4])
+@pytest.mark.parametrize("pow_mode", [-1, 3, 4, 5])
 def test_deterministic_and_nan_stays_in_its_window(pow_mode, monkeypatch):
     monkeypatch.setitem(triton_lrn.TUNING, "pow", pow_mode)
     x = randn(2, 12, 3, 3, seed=13)
@@ -290,14 +299,21 @@ KERNEL_VARIANTS = {
     "segmented": {"ring_max_n": 0},
     "ring two-pass backward": {"ring_bwd": 0},
     "ring rows clamped everywhere": {"ring_even": 0},
-    "ring on a contiguous axis": {"ring_cl": 1},
-    "ring tiles of 32": {"ring_rows": 32},
+    "ring on a contiguous axis": {"ring_cl": 1, "line_max_n": 0},
+    "ring tiles of 32": {"ring_rows": 32, "ring_fwd_rows": 32},
+    "line": {},
+    # many programs, lines across block edges
+    "line blocks of 32": {"line_block": 32, "line_bwd_block": 32},
+    "line blocks of 32, int64": {"line_block": 32, "line_bwd_block": 32, "big_numel": 0},
+    "segmented along the line": {"line_max_n": 0},
 }
 
 
-# channels-last runs the segmented scans unless ring_cl: the other variants change nothing there
-LAYOUT_VARIANTS = [(v, "nchw") for v in KERNEL_VARIANTS] + [
-    ("ring", "channels_last"), ("ring on a contiguous axis", "channels_last")]
+# channels-last runs the line kernels (or, without them, the segmented scans or with ring_cl
+# the ring kernels); the ring variants change nothing there, the line ones nothing on NCHW
+LINE = ("line", "line blocks of 32", "line blocks of 32, int64", "segmented along the line")
+LAYOUT_VARIANTS = [(v, "nchw") for v in KERNEL_VARIANTS if v not in LINE] + [
+    (v, "channels_last") for v in ("ring on a contiguous axis", *LINE)]
 
 
 @pytest.mark.parametrize("variant,layout", LAYOUT_VARIANTS)
@@ -315,12 +331,15 @@ def test_ring_variants_match_reference(variant, layout, size, before, monkeypatc
         _check(x, size, alpha=1.0, k=1e-6, before=before)
 
 
-@pytest.mark.parametrize("variant", ["ring", "ring two-pass backward"])
+@pytest.mark.parametrize("variant,layout", [("ring", "nchw"), ("ring two-pass backward", "nchw"),
+                                            ("line", "channels_last")])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
-def test_ring_dtypes(variant, dtype, monkeypatch):
+def test_ring_dtypes(variant, layout, dtype, monkeypatch):
     for key, val in KERNEL_VARIANTS[variant].items():
         monkeypatch.setitem(triton_lrn.TUNING, key, val)
     x = randn(2, 21, 3, 3, seed=15, scale=3.0, dtype=dtype)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
     if dtype == torch.float64:
         _check(x, 5, rtol=1e-12, alpha=0.9)
         return
@@ -349,13 +368,18 @@ def _kernels_launched(monkeypatch, *fns):
     return names
 
 
-@pytest.mark.parametrize("case", ["nchw", "cl", "long", "within", "two-pass", "odd-c"])
+@pytest.mark.parametrize("case", ["nchw", "cl", "cl-long", "rank3-within", "long", "within",
+                                  "two-pass", "odd-c"])
 def test_which_kernels_run(case, monkeypatch):
-    """Windows up to 9 along a strided axis take the ring kernels (the backward in one walk);
-    longer windows and contiguous window axes the segmented scans."""
+    """Windows up to 9 along a strided axis take the ring kernels (the backward in one walk),
+    along the contiguous axis the line kernels (one pass each way); longer windows the
+    segmented scans."""
     shape, size, region, want_fwd, want_bwd = {
         "nchw": ((2, 32, 3, 3), 5, "across", ["_ring_pass_kernel"], ["_ring_bwd_kernel"]),
-        "cl": ((2, 32, 3, 3), 5, "across", ["_lrn_pass_kernel"], ["_lrn_pass_kernel"] * 2),
+        "cl": ((2, 32, 3, 3), 5, "across", ["_line_fwd_kernel"], ["_line_bwd_kernel"]),
+        "cl-long": ((2, 32, 3, 3), 11, "across", ["_lrn_pass_kernel"],
+                    ["_lrn_pass_kernel"] * 2),
+        "rank3-within": ((2, 3, 6), 3, "within", ["_line_fwd_kernel"], ["_line_bwd_kernel"]),
         "long": ((2, 32, 3, 3), 11, "across", ["_lrn_pass_kernel"], ["_lrn_pass_kernel"] * 2),
         "within": ((2, 3, 6, 5), 3, "within", ["_ring_pass_kernel", "_lrn_pass_kernel"],
                    ["_ring_pass_kernel", "_lrn_pass_kernel"] * 2),
@@ -366,7 +390,7 @@ def test_which_kernels_run(case, monkeypatch):
     if case == "two-pass":
         monkeypatch.setitem(triton_lrn.TUNING, "ring_bwd", 0)
     x = randn(*shape, seed=17).to(DEV)
-    if case == "cl":
+    if case.startswith("cl"):
         x = x.contiguous(memory_format=torch.channels_last)
     spec = make_lrn_spec(x, size, 1.0, 0.75, 1.0, region, None, 1)
     fwd, bwd = _kernels_launched(monkeypatch, lambda: triton_lrn.lrn_fwd(x, spec),

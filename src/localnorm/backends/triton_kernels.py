@@ -27,7 +27,8 @@ log2(m) with the MUFU ``lg2.approx`` on m in [1, 2) and rebuilds 2^int from expo
 the error (~3e-7 relative) does not grow with |log2 s|; 3 is the same algebra with ``tl.log2``
 (testable in the interpreter); 2 does exp2/log2 in float64 (the CPU interpreter); 4 is
 s^-0.75 only (beta = 0.75, chosen by the host) as r sqrt(r) with r = rsqrt(s), two MUFU
-operations (~2.6e-7 relative measured on an H200 over s in [1e-20, 1e20]).
+operations (~2.6e-7 relative measured on an H200 over s in [1e-20, 1e20]); 5 is 4 whose
+backward also takes 1/s as r r instead of a division (``_u_t``).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _pow(s, e, POW: tl.constexpr):
         return _pow_split(s, e, True)
     elif POW == 3:
         return _pow_split(s, e, False)
-    elif POW == 4:  # e = -0.75 (the host checks beta): s^-0.75 = r sqrt(r) with r = s^-0.5
+    elif POW == 4 or POW == 5:  # e = -0.75 (the host checks beta): r sqrt(r), r = s^-0.5
         r = tl.math.rsqrt(s)
         return r * tl.sqrt(r)
     else:
@@ -229,8 +230,14 @@ def _u_t(dyv, xv, ws, k, a, nb, POW: tl.constexpr):
     s = k + A ws (t formed so that x = 0 gives t = 0 even where s^(-beta-1) would overflow,
     also if a subnormal k flushed s to 0)."""
     s = k + a * ws
-    u = dyv * _pow(s, nb, POW)
-    return u, tl.where(xv == 0.0, 0.0, (u * xv) / s)
+    if POW == 5:  # beta = 0.75: with r = s^-0.5, s^-beta = r sqrt(r) and 1/s = r r
+        r = tl.math.rsqrt(s)
+        u = dyv * (r * tl.sqrt(r))
+        t = tl.where(xv == 0.0, 0.0, (u * xv) * (r * r))
+    else:
+        u = dyv * _pow(s, nb, POW)
+        t = tl.where(xv == 0.0, 0.0, (u * xv) / s)
+    return u, t
 
 
 @triton.jit
@@ -536,3 +543,110 @@ def _ring_bwd_kernel(
                         _st(dx_ptr, c, pos, c < L, pmask, sL, _dx(uc, xc, tw, a, nb), BIG)
         l0, l1, l2, l3, l4, l5, l6, l7 = nl0, nl1, nl2, nl3, nl4, nl5, nl6, nl7
         g0, g1, g2, g3, g4, g5, g6, g7 = ng0, ng1, ng2, ng3, ng4, ng5, ng6, ng7
+
+
+# ---------------------------------------------------------------- line kernels (N <= RING)
+# Where the window axis is the contiguous one (channels-last across channels, or the last axis
+# of a rank-3 input within channels: (O, L, 1) views of dense lines), a program takes BLOCK
+# consecutive elements, one or more per thread, and sums each window directly from N loads
+# at shifts -BEFORE .. AFTER of its own addresses: the shifted loads hit the cache lines the
+# unshifted ones brought in (L1), so memory traffic stays one read of x and one write of y,
+# and every load is coalesced (the segmented scans need R >= 32 rows a thread there; the ring
+# kernels read 4 bytes a lane at a stride of L). L is a compile-time constant: e // L is a
+# multiply and a shift. The backward is one kernel too: each element recomputes the N windows
+# of its transposed window (2N - 1 loads of x, N of dy, N powers), so it reads x and dy once
+# from memory and writes dx once, with no scratch.
+
+
+@triton.jit
+def _line_coords(NO, L: tl.constexpr, BLOCK: tl.constexpr, BIG: tl.constexpr):
+    """This program's element addresses (BLOCK,) (the lines lie back to back: the address is
+    the flat index), their position c in the line, and the mask of real elements."""
+    e = tl.arange(0, BLOCK)
+    if BIG:
+        e = e.to(tl.int64) + tl.program_id(0).to(tl.int64) * BLOCK
+    else:
+        e = e + tl.program_id(0) * BLOCK
+    o = e // L
+    return e, e - o * L, o < NO
+
+
+@triton.jit
+def _ld_line(ptr, addr, c, valid, d: tl.constexpr, L: tl.constexpr, ACC: tl.constexpr):
+    """The element d places along the line from (addr, c), zero outside [0, L)."""
+    m = valid & (c + d >= 0) & (c + d < L)
+    return tl.load(ptr + addr + d, mask=m, other=0.0).to(ACC)
+
+
+@triton.jit
+def _line_fwd_kernel(
+    x_ptr, y_ptr,  # (O, L, 1) views with strides (L, 1, 1)
+    NO,  # lines
+    k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo,
+    L: tl.constexpr, N: tl.constexpr, BEFORE: tl.constexpr, ACC: tl.constexpr,
+    BLOCK: tl.constexpr, BIG: tl.constexpr, POW: tl.constexpr,
+):
+    """y = x (k + A sum_{d = -BEFORE}^{AFTER} x_{c+d}^2)^-beta, the window summed directly."""
+    addr, c, valid = _line_coords(NO, L, BLOCK, BIG)
+    k, a, nb = _scalars(k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo, ACC)
+    ws = tl.zeros(addr.shape, ACC)
+    xv = ws
+    for d in tl.static_range(N):
+        v = _ld_line(x_ptr, addr, c, valid, d - BEFORE, L, ACC)
+        ws += v * v
+        if d == BEFORE:
+            xv = v
+    y = xv * _pow(k + a * ws, nb, POW)
+    tl.store(y_ptr + addr, y.to(y_ptr.dtype.element_ty), mask=valid)
+
+
+@triton.jit
+def _line_bwd_kernel(
+    x_ptr, dy_ptr, dx_ptr,  # (O, L, 1) views with strides (L, 1, 1)
+    NO,
+    k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo,
+    L: tl.constexpr, N: tl.constexpr, BEFORE: tl.constexpr, ACC: tl.constexpr,
+    BLOCK: tl.constexpr, BIG: tl.constexpr, POW: tl.constexpr,
+):
+    """dx_c = u_c - 2 A beta x_c sum_{j = c - AFTER}^{c + BEFORE} t_j (as ``_ring_bwd_kernel``),
+    every s_j recomputed here from x at shifts -(N-1) .. N-1 (2N - 1 loads, L1 hits but one).
+    Elements j outside the line load x = dy = 0, so their t_j is 0."""
+    addr, c, valid = _line_coords(NO, L, BLOCK, BIG)
+    k, a, nb = _scalars(k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo, ACC)
+    after: tl.constexpr = N - 1 - BEFORE
+    # The windows of j = c - after .. c + BEFORE start at the N consecutive shifts -(N-1) .. 0:
+    # window jj = (suffix from shift jj - (N-1) of block 1, the shifts -(N-1) .. 0) + (prefix
+    # up to shift jj of block 2, the shifts 1 .. N-1), about 3N adds for the N windows.
+    # Block 1 loads from shift 0 down: ring r holds its x (slot i: shift i - (N-1)), ring p
+    # its suffix sums of squares (slot jj: the sum from shift jj - (N-1) to 0).
+    r0 = tl.zeros(addr.shape, ACC)
+    r1, r2, r3, r4, r5, r6, r7, r8 = r0, r0, r0, r0, r0, r0, r0, r0
+    p0, p1, p2, p3, p4, p5, p6, p7, p8 = r0, r0, r0, r0, r0, r0, r0, r0, r0
+    suf = r0
+    for i in tl.static_range(N):
+        v = _ld_line(x_ptr, addr, c, valid, -i, L, ACC)
+        suf = v * v if i == 0 else suf + v * v
+        r0, r1, r2, r3, r4, r5, r6, r7, r8 = _push(v, r0, r1, r2, r3, r4, r5, r6, r7)
+        p0, p1, p2, p3, p4, p5, p6, p7, p8 = _push(suf, p0, p1, p2, p3, p4, p5, p6, p7)
+    xc = _pick(N - 1, r0, r1, r2, r3, r4, r5, r6, r7, r8)
+    # Block 2 loads from shift 1 up, its x in ring w (newest: shift jj), pre its prefix sum.
+    w0 = tl.zeros(addr.shape, ACC)
+    w1, w2, w3, w4, w5, w6, w7, w8 = w0, w0, w0, w0, w0, w0, w0, w0
+    pre, uc, tw = w0, w0, w0
+    for jj in tl.static_range(N):
+        ws = _pick(jj, p0, p1, p2, p3, p4, p5, p6, p7, p8)
+        if jj > 0:
+            v = _ld_line(x_ptr, addr, c, valid, jj, L, ACC)
+            pre = v * v if jj == 1 else pre + v * v
+            w0, w1, w2, w3, w4, w5, w6, w7, w8 = _push(v, w0, w1, w2, w3, w4, w5, w6, w7)
+            ws = ws + pre
+        if jj + BEFORE <= N - 1:  # x_j, j = c + jj - after: shift jj + BEFORE - (N - 1)
+            xj = _pick(jj + BEFORE, r0, r1, r2, r3, r4, r5, r6, r7, r8)
+        else:
+            xj = _pick(after, w0, w1, w2, w3, w4, w5, w6, w7, w8)
+        dyj = _ld_line(dy_ptr, addr, c, valid, jj - after, L, ACC)
+        u, t = _u_t(dyj, xj, ws, k, a, nb, POW)
+        tw += t
+        if jj == after:
+            uc = u
+    tl.store(dx_ptr + addr, _dx(uc, xc, tw, a, nb).to(dx_ptr.dtype.element_ty), mask=valid)

@@ -5,21 +5,25 @@ from memory and writing y once. The backward is
 dx = dy s^-beta - 2 A beta x sum_{W^T} t with t = dy x s^(-beta-1).
 
 Windows up to 9 along a strided axis (NCHW across channels, the H axis within a channel) run
-the ring kernels: a program walks 16 channel rows of 128 positions (one per thread) plus the
-window's halo, keeps the newest N rows in registers, sums each window directly and loads 8
-rows ahead of the stores. The backward is then one walk too (rings of x, t and u): one read of
-x and dy, one write of dx, no scratch. Longer windows, and windows along the contiguous axis
-(channels-last), run the segmented-scan kernel: a program owns R rows x positions, the forward
+the ring kernels: a program walks 8 channel rows (forward; 16 in the backward) of 128
+positions (one per thread) plus the window's halo, keeps the newest N rows in registers, sums
+each window directly and loads 8 rows ahead of the stores. The backward is then one walk too
+(rings of x, t and u): one read of x and dy, one write of dx, no scratch. Windows up to 9
+along the contiguous axis (channels-last across channels, a rank-3 input within channels) run
+the line kernels: consecutive elements a thread, each window summed from shifted loads that
+hit L1, the backward one pass that recomputes the transposed window's s (no scratch either).
+Longer windows run the segmented-scan kernel: a program owns R rows x positions, the forward
 is one pass and the backward two (the window of x^2 writes t and u = dy s^-beta, t to a float32
 scratch, float64 for float64 input, u into dx's own buffer or a float32 scratch for
 float16/bfloat16; the transposed window of t then writes dx = u - 2 A beta x T). Every window
-length compiles its own kernel (N is a compile-time constant).
+length compiles its own kernel (N is a compile-time constant; the line kernels also L).
 
 Measured on an H200 (triton 3.6, AlexNet conv1 (32, 96, 55, 55) float32, window 5; do_bench
-medians of CUDA-graph replays, L2 flushed, same run): copy 23.0 us; forward 30.1 us with
-32-row tiles, 29.2 with 16 (segmented scans: 32.7); backward 39.6 us, 38.5 with 16-row tiles
-(segmented, two passes: 97.5; two ring passes: 103.3). 16-row tiles were faster on all four
-bench shapes (3-7%), hence the default. docs/BENCHMARKS.md has the rest.
+medians of CUDA-graph replays, L2 flushed, same run; session 9): NCHW copy 22.8 us, forward
+28.1 us with 8-row tiles, 29.3 with 16 (segmented scans: 32.9), backward 37.7 us with 16
+(segmented, two passes: 106.9); channels-last copy 23.1 us, line forward 27.6 us (segmented:
+55.0), line backward 45.7 us with 256-element programs, 55-56 with 128 or 512 (segmented:
+126.2; window 9: 69.6 us with 256, 82.8 with 128). docs/BENCHMARKS.md has the rest.
 
 Within a channel the size^d box is separable: one pass per spatial axis, partial sums in a
 float32 scratch (float64 for float64 input). A single spatial axis (rank 3) is one pass.
@@ -70,14 +74,21 @@ TUNING: dict[str, int] = {
     "big_numel": 2**30,  # int64 offsets from this many elements on
     "pow": -1,  # force a POW mode for float16/bfloat16/float32 (tests); -1: by device
     "scan": 1 if INTERPRET else 0,  # 0 segmented scans, 1 masked reductions (interpreter)
-    "fast_pow": 1,  # 1: beta = 0.75 takes POW 4 (rsqrt and sqrt) where POW 1 would run
+    "fast_pow": 2,  # beta = 0.75 where POW 1 would run: 1 takes POW 4 (rsqrt and sqrt), 2
+    # POW 5 (the same, and the backward's 1/s as rsqrt squared)
     "ring_max_n": K_RING,  # windows up to this many terms run the ring kernels (0: never)
     "ring_rows": 16,  # most output rows a ring program walks (the halo costs N - 1 rows)
+    "ring_fwd_rows": 8,  # the same for a whole forward (one pass along one axis)
     "ring_pos": 1 << 14 if INTERPRET else 128,  # positions a ring program (one per thread)
     "ring_warps": 4,
     "ring_cl": 0,  # 1: ring kernels also where the window axis is the contiguous one
     "ring_bwd": 1,  # 1: single-axis backward as one fused ring walk (0: two ring passes)
     "ring_even": 1,  # 0: clamp every row even where the tiles divide L (tests, timings)
+    "line_max_n": K_RING,  # windows up to this many terms along a contiguous axis run the
+    # line kernels (0: never; then the segmented scans, or the ring kernels with ring_cl)
+    "line_block": 1 << 14 if INTERPRET else 1024,  # elements a line forward program
+    "line_bwd_block": 1 << 14 if INTERPRET else 256,  # elements a line backward program
+    "line_warps": 4,
 }
 STATE: dict[str, Any] = {"libdevice_error": None, "asm_error": None}
 
@@ -194,16 +205,17 @@ def _ring(view: torch.Tensor, n: int) -> bool:
                                                         bool(TUNING["ring_cl"]))
 
 
-def _ring_plan(view: torch.Tensor) -> dict[str, int]:
+def _ring_plan(view: torch.Tensor, rows: int) -> dict[str, int]:
     o, length, i = view.shape
-    return _ring_plan_for(o, length, i, tuple(TUNING.values()))
+    return _ring_plan_for(o, length, i, rows, tuple(TUNING.values()))
 
 
 @functools.lru_cache(maxsize=1024)
-def _ring_plan_for(o: int, length: int, i: int, tuning: tuple[int, ...]) -> dict[str, int]:
-    """Ring launch: the L rows split into equal tiles of at most ``ring_rows`` (CC rows each),
+def _ring_plan_for(o: int, length: int, i: int, rows: int, tuning: tuple[int, ...]
+                   ) -> dict[str, int]:
+    """Ring launch: the L rows split into equal tiles of at most ``rows`` (CC rows each),
     ``ring_pos`` positions a program, one per thread on GPU."""
-    n_ct = _cdiv(length, TUNING["ring_rows"])
+    n_ct = _cdiv(length, rows)
     cc = _cdiv(length, n_ct)  # equal tiles: EVEN (no row clamps inside a tile) if they divide L
     bp = min(TUNING["ring_pos"], _p2(max(1, o * i)))
     bi = min(_p2(i), bp)
@@ -215,13 +227,39 @@ def _ring_plan_for(o: int, length: int, i: int, tuning: tuple[int, ...]) -> dict
             "grid": n_ct * n_ib * _cdiv(o, bo), "num_warps": warps}
 
 
+def _line(view: torch.Tensor, n: int) -> bool:
+    """Whether a pass over ``view`` with an n-term window runs a line kernel: the window axis
+    is the contiguous one and the lines lie back to back (strides (L, 1, 1), which every view
+    of a dense tensor with I = 1 has), and n <= ``line_max_n``."""
+    o, length, i = view.shape
+    return (i == 1 and view.stride(1) == 1 and (o == 1 or view.stride(0) == length)
+            and n <= min(K_RING, TUNING["line_max_n"]))
+
+
+def _line_plan(view: torch.Tensor, block: int) -> dict[str, int]:
+    o, length, _ = view.shape
+    return _line_plan_for(o, length, block, tuple(TUNING.values()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _line_plan_for(o: int, length: int, block: int, tuning: tuple[int, ...]
+                   ) -> dict[str, int]:
+    """Line launch: ``block`` consecutive elements a program (fewer for small tensors); L is a
+    compile-time constant (one compile per line length)."""
+    block = min(block, _p2(o * length))
+    warps = max(1, min(TUNING["line_warps"], block // 32))
+    return {"L": length, "BLOCK": block, "grid": _cdiv(o * length, block), "num_warps": warps}
+
+
 def _launch(kernel: Any, plan: dict[str, int], args: list[Any], meta: dict[str, Any]) -> None:
     """Launch; if libdevice or inline PTX fails to compile, warn once and fall back to the
     pure-Triton power (mode 2 or 3)."""
     grid = (plan["grid"],)
-    tiles = {key: plan[key] for key in ("R", "CC", "EVEN", "BO", "BI") if key in plan}
+    keys = ("R", "CC", "EVEN", "BO", "BI", "L", "BLOCK")
+    tiles = {key: plan[key] for key in keys if key in plan}
     full = dict(meta, **tiles, num_warps=plan["num_warps"])
-    args = args + [plan["n_ct"], plan["n_ib"]]
+    if "n_ct" in plan:
+        args = args + [plan["n_ct"], plan["n_ib"]]
     try:
         kernel[grid](*args, **full)
     except Exception as exc:
@@ -236,7 +274,8 @@ def _launch(kernel: Any, plan: dict[str, int], args: list[Any], meta: dict[str, 
 
 def _common(view: torch.Tensor, n: int, before: int, spec: LRNSpec) -> tuple[list[Any], dict]:
     """Kernel arguments and compile-time meta. The kernels raise s only to -beta, so beta =
-    0.75 takes POW 4 on GPU (two MUFU operations instead of the split power)."""
+    0.75 takes POW 4 on GPU (two MUFU operations instead of the split power). A line kernel
+    takes (O, sO) and the scalars: ``_line_args``."""
     k, a, nb = _split(spec.k), _split(spec.scale), _split(-spec.beta)
     o, length, i = view.shape
     s_o, s_l, s_i = view.stride()
@@ -247,9 +286,14 @@ def _common(view: torch.Tensor, n: int, before: int, spec: LRNSpec) -> tuple[lis
     # POW 4 needs s >= k to be a normal float32: rsqrt flushes a subnormal s to 0 (then
     # 0 * inf = NaN where x = 0), while the split power stays finite there.
     if pow_mode == 1 and TUNING["fast_pow"] and spec.beta == 0.75 and spec.k >= 2.0**-126:
-        pow_mode = 4
+        pow_mode = 5 if TUNING["fast_pow"] == 2 else 4
     meta = {"N": n, "BEFORE": before, "ACC": acc, "BIG": big, "POW": pow_mode}
     return args, meta
+
+
+def _line_args(args: list[Any]) -> list[Any]:
+    """A line kernel's share of ``_common``'s arguments: O and the six scalars."""
+    return [args[0], *args[6:]]
 
 
 def _scan_meta(view: torch.Tensor, n: int, meta: dict[str, Any]) -> dict[str, Any]:
@@ -269,9 +313,14 @@ def _pass(src: torch.Tensor, x: torch.Tensor, dy: torch.Tensor, u: torch.Tensor,
     xv = views[1]
     n, b = _window(xv.shape[1], before, after)
     args, meta = _common(xv, n, b, spec)
+    if src_mode == 1 and epi == 1 and _line(xv, n):  # a whole forward along a contiguous axis
+        _launch(K._line_fwd_kernel, _line_plan(xv, TUNING["line_block"]),
+                [views[0], views[4], *_line_args(args)], meta)
+        return
     meta.update(SRC=src_mode, EPI=epi)
     if _ring(xv, n):
-        _launch(K._ring_pass_kernel, _ring_plan(xv), [*views, *args], meta)
+        rows = TUNING["ring_fwd_rows" if src_mode == 1 and epi == 1 else "ring_rows"]
+        _launch(K._ring_pass_kernel, _ring_plan(xv, rows), [*views, *args], meta)
         return
     so, sl, si = xv.stride()
     vec = bool(TUNING["fwd_vec"]) and xv.dtype == torch.float32 and si == 1 and sl % 16 == 0 \
@@ -321,12 +370,19 @@ def lrn_bwd(x: torch.Tensor, grad_out: torch.Tensor, spec: LRNSpec) -> torch.Ten
     dx = torch.empty_like(xd)
     if xd.numel() == 0 or spec.beta == 0:
         return dx.copy_(dy)
-    if len(spec.axes) == 1 and TUNING["ring_bwd"]:
+    if len(spec.axes) == 1:  # one read of x and dy, one write of dx, no scratch:
         (xv, dyv, dxv), _ = axis_views(spec.axes[0], xd, dy, dx)
         n, b = _window(xv.shape[1], spec.before, spec.after)
-        if _ring(xv, n):  # one walk: one read of x and dy, one write of dx, no scratch
-            args, meta = _common(xv, n, b, spec)
-            _launch(K._ring_bwd_kernel, _ring_plan(xv), [xv, dyv, dxv, *args], meta)
+        args, meta = _common(xv, n, b, spec)
+        if _line(xv, n):  # one pass, each element recomputing its transposed window's s
+            # (fewer elements a thread than the forward: on sm_90 a 1024-element program of
+            # the n = 5 backward takes 140 registers a thread, 256 elements take 40)
+            _launch(K._line_bwd_kernel, _line_plan(xv, TUNING["line_bwd_block"]),
+                    [xv, dyv, dxv, *_line_args(args)], meta)
+            return dx
+        if TUNING["ring_bwd"] and _ring(xv, n):  # one walk down the rows
+            _launch(K._ring_bwd_kernel, _ring_plan(xv, TUNING["ring_rows"]), [xv, dyv, dxv, *args],
+                    meta)
             return dx
     # Two rounds of passes: the window of x^2 gives t and u, then the transposed window of t
     # gives dx = u - 2 A beta x T. Each pass reads its tensors once from memory. For float32
