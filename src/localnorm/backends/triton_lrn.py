@@ -199,7 +199,8 @@ def _plan_for(o: int, length: int, i: int, contiguous_axis: bool, n: int, tile: 
 
 def _ring(view: torch.Tensor, n: int) -> bool:
     """Whether a pass over ``view`` with an n-term window runs a ring kernel: n <= RING, and
-    the window axis strided (channels-last lines keep the segmented kernel unless ring_cl)."""
+    the window axis strided, or contiguous with ``ring_cl`` (a pass that ``_line`` takes
+    never gets here)."""
     contiguous_axis = view.stride(1) == 1 and view.shape[2] == 1
     return n <= min(K_RING, TUNING["ring_max_n"]) and (not contiguous_axis or
                                                         bool(TUNING["ring_cl"]))
