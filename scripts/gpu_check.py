@@ -126,7 +126,8 @@ def correctness_items() -> list[dict[str, Any]]:
                       tune={"ring_bwd": 0}))
     items.append(dict(region="across", dtype="fp64", layout="cl", size=5,
                       tune={"ring_cl": 1, "line_max_n": 0}))
-    # line kernels (window axis contiguous): channels-last across, rank-3 within
+    # line kernels (window axis contiguous): channels-last across; rank-3 within (a contiguous
+    # window axis that keeps the segmented scans: its length is no compile-time constant)
     for size in (5, 9):
         items.append(dict(region="across", dtype="fp32", layout="cl", size=size, kind="spike"))
     items.append(dict(region="across", dtype="fp64", layout="cl", size=5))

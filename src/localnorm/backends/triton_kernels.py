@@ -546,16 +546,16 @@ def _ring_bwd_kernel(
 
 
 # ---------------------------------------------------------------- line kernels (N <= RING)
-# Where the window axis is the contiguous one (channels-last across channels, or the last axis
-# of a rank-3 input within channels: (O, L, 1) views of dense lines), a program takes BLOCK
-# consecutive elements, one or more per thread, and sums each window directly from N loads
-# at shifts -BEFORE .. AFTER of its own addresses: the shifted loads hit the cache lines the
-# unshifted ones brought in (L1), so memory traffic stays one read of x and one write of y,
-# and every load is coalesced (the segmented scans need R >= 32 rows a thread there; the ring
-# kernels read 4 bytes a lane at a stride of L). L is a compile-time constant: e // L is a
-# multiply and a shift. The backward is one kernel too: each element recomputes the N windows
-# of its transposed window (2N - 1 loads of x, N of dy, N powers), so it reads x and dy once
-# from memory and writes dx once, with no scratch.
+# Where the window axis is the contiguous one (channels-last across channels: (O, L, 1) views
+# of dense lines, L the channel count), a program takes BLOCK consecutive elements, one or
+# more per thread, and sums each window directly from N loads at shifts -BEFORE .. AFTER of
+# its own addresses: the shifted loads hit the cache lines the unshifted ones brought in (L1),
+# so memory traffic stays one read of x and one write of y, and every load is coalesced (the
+# segmented scans need R >= 32 rows a thread there; the ring kernels read 4 bytes a lane at a
+# stride of L). L is a compile-time constant: e // L is a multiply and a shift. The backward
+# is one kernel too: each element recomputes the N windows of its transposed window (2N - 1
+# loads of x, N of dy, N powers), so it reads x and dy once from memory and writes dx once,
+# with no scratch.
 
 
 @triton.jit

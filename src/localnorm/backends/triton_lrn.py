@@ -9,12 +9,12 @@ the ring kernels: a program walks 8 channel rows (forward; 16 in the backward) o
 positions (one per thread) plus the window's halo, keeps the newest N rows in registers, sums
 each window directly and loads 8 rows ahead of the stores. The backward is then one walk too
 (rings of x, t and u): one read of x and dy, one write of dx, no scratch. Windows up to 9
-along the contiguous axis (channels-last across channels, a rank-3 input within channels) run
-the line kernels: consecutive elements a thread, each window summed from shifted loads that
-hit L1, the backward one pass that recomputes the transposed window's s (no scratch either).
-Longer windows run the segmented-scan kernel: a program owns R rows x positions, the forward
-is one pass and the backward two (the window of x^2 writes t and u = dy s^-beta, t to a float32
-scratch, float64 for float64 input, u into dx's own buffer or a float32 scratch for
+across channels along the contiguous axis (channels-last) run the line kernels: consecutive
+elements a thread, each window summed from shifted loads that hit L1, the backward one pass
+that recomputes the transposed window's s (no scratch either). Longer windows, and a rank-3
+input within channels, run the segmented-scan kernel: a program owns R rows x positions, the
+forward is one pass and the backward two (the window of x^2 writes t and u = dy s^-beta, t to
+a float32 scratch, float64 for float64 input, u into dx's own buffer or a float32 scratch for
 float16/bfloat16; the transposed window of t then writes dx = u - 2 A beta x T). Every window
 length compiles its own kernel (N is a compile-time constant; the line kernels also L).
 
@@ -228,13 +228,15 @@ def _ring_plan_for(o: int, length: int, i: int, rows: int, tuning: tuple[int, ..
             "grid": n_ct * n_ib * _cdiv(o, bo), "num_warps": warps}
 
 
-def _line(view: torch.Tensor, n: int) -> bool:
-    """Whether a pass over ``view`` with an n-term window runs a line kernel: the window axis
-    is the contiguous one and the lines lie back to back (strides (L, 1, 1), which every view
-    of a dense tensor with I = 1 has), and n <= ``line_max_n``."""
+def _line(view: torch.Tensor, n: int, spec: LRNSpec) -> bool:
+    """Whether a pass over ``view`` with an n-term window runs a line kernel: across channels
+    (the line length L is a compile-time constant there, and a model's channel counts are
+    few; within a channel, a rank-3 input's length would compile a kernel per sequence
+    length), the window axis the contiguous one with the lines back to back (strides
+    (L, 1, 1), which every view of a dense tensor with I = 1 has), and n <= ``line_max_n``."""
     o, length, i = view.shape
-    return (i == 1 and view.stride(1) == 1 and (o == 1 or view.stride(0) == length)
-            and n <= min(K_RING, TUNING["line_max_n"]))
+    return (spec.region == "across" and i == 1 and view.stride(1) == 1
+            and (o == 1 or view.stride(0) == length) and n <= min(K_RING, TUNING["line_max_n"]))
 
 
 def _line_plan(view: torch.Tensor, block: int) -> dict[str, int]:
@@ -314,7 +316,7 @@ def _pass(src: torch.Tensor, x: torch.Tensor, dy: torch.Tensor, u: torch.Tensor,
     xv = views[1]
     n, b = _window(xv.shape[1], before, after)
     args, meta = _common(xv, n, b, spec)
-    if src_mode == 1 and epi == 1 and _line(xv, n):  # a whole forward along a contiguous axis
+    if src_mode == 1 and epi == 1 and _line(xv, n, spec):  # a whole forward along a contiguous axis
         _launch(K._line_fwd_kernel, _line_plan(xv, TUNING["line_block"]),
                 [views[0], views[4], *_line_args(args)], meta)
         return
@@ -375,7 +377,7 @@ def lrn_bwd(x: torch.Tensor, grad_out: torch.Tensor, spec: LRNSpec) -> torch.Ten
         (xv, dyv, dxv), _ = axis_views(spec.axes[0], xd, dy, dx)
         n, b = _window(xv.shape[1], spec.before, spec.after)
         args, meta = _common(xv, n, b, spec)
-        if _line(xv, n):  # one pass, each element recomputing its transposed window's s
+        if _line(xv, n, spec):  # one pass, each element recomputing its transposed window's s
             # (fewer elements a thread than the forward: on sm_90 a 1024-element program of
             # the n = 5 backward takes 140 registers a thread, 256 elements take 40)
             _launch(K._line_bwd_kernel, _line_plan(xv, TUNING["line_bwd_block"]),
