@@ -132,18 +132,21 @@ def test_spike_k_tiny(size, plan):
 @pytest.mark.parametrize("layout,size,c", [("nchw", 255, 4096), ("channels_last", 5, 4096),
                                            ("nchw", 9, 300)])
 def test_large_c(layout, size, c):
-    """C = 4096 through the segmented scans (255; channels-last); the ring kernels (9) over
-    19 tiles of C = 300 (the interpreter walks their rows one step at a time: 4096 took
-    half a minute)."""
+    """C = 4096 through the segmented scans (255) and the line kernels (channels-last, 5); the
+    ring kernels (9) over 19 tiles of C = 300 (the interpreter walks their rows one step at a
+    time: 4096 took half a minute)."""
     x = spike((1, c, 1, 2), channel=c // 2)
     if layout == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)
     _check(x, size, alpha=1.0, k=1e-6)
 
 
-def test_zeros():
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_zeros(layout):
     x = torch.zeros(2, 6, 3, 3)
     dy = randn(2, 6, 3, 3, seed=3)
+    if layout == "channels_last":
+        x, dy = (t.contiguous(memory_format=torch.channels_last) for t in (x, dy))
     y, dx = _run(x, dy, 5, k=2.0)
     assert torch.equal(y, x)
     torch.testing.assert_close(dx, dy * 2.0**-0.75, rtol=1e-6, atol=0)
