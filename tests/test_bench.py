@@ -132,6 +132,28 @@ def test_cuda_targets_also_use_kernel_times(tiny_doc: dict[str, Any]) -> None:
     assert "(GPU kernel time)" in render(doc)
 
 
+def test_cuda_size_flat_also_uses_kernel_times(tiny_doc: dict[str, Any]) -> None:
+    """The size sweep's kernel times give a second size-flat verdict on CUDA; on CPU the
+    sweeps carry no kernel times and there is one verdict per mode."""
+    cpu = next(s for s in tiny_doc["sweeps"] if s["provider"] == "localnorm" and s["mode"] == "fwd")
+    assert cpu["kernel_s"] == [None, None] and cpu["kernel_largest_over_smallest"] is None
+    assert sum(t["id"] == "size-flat" for t in tiny_doc["targets"]) == 2  # fwd and fwdbwd
+    doc = copy.deepcopy(tiny_doc)
+    doc["config"]["device"] = "cuda"
+    for size, seconds in ((3, 2e-5), (5, 5e-5)):
+        case = _case(doc, f"lrn/tiny/fp32/nchw/sweep/n{size}")
+        _prov(case, "localnorm")["modes"]["fwd"]["kernel_s"] = seconds
+    doc.update(analyse(doc))
+    validate(doc)
+    flat = {t["case"]: t for t in doc["targets"] if t["id"] == "size-flat"}
+    kern = flat["lrn/tiny/fp32/nchw fwd n5/n3 (GPU kernel time)"]
+    assert kern["value"] == pytest.approx(2.5) and kern["met"] is False
+    assert flat["lrn/tiny/fp32/nchw fwdbwd n5/n3 (GPU kernel time)"]["value"] is None
+    assert flat["lrn/tiny/fp32/nchw fwd n5/n3"]["value"] == pytest.approx(
+        next(s for s in doc["sweeps"] if s["provider"] == "localnorm" and s["mode"] == "fwd")[
+            "largest_over_smallest"])
+
+
 def test_validate_names_the_bad_field(tiny_doc: dict[str, Any]) -> None:
     bad = copy.deepcopy(tiny_doc)
     bad["cases"][0]["providers"][0]["modes"]["fwd"]["median_s"] = "fast"

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MODES = ("fwd", "bwd", "fwdbwd")
 STATUSES = ("ok", "error", "unsupported")
 METHODS = ("torch-allocator", "cuda-allocator", "rss-hwm", "max(torch-allocator,rss-hwm)", None)
@@ -132,6 +132,10 @@ _SWEEP = {
     "median_s": ListOf(F("float", "median seconds", nullable=True), "one per size"),
     "largest_over_smallest": F("float", "median at the largest size / at the smallest",
                                nullable=True),
+    "kernel_s": ListOf(F("float", "CUDA: one call's GPU kernel seconds (null on CPU)",
+                         nullable=True), "one per size"),
+    "kernel_largest_over_smallest": F("float", "CUDA: kernel_s at the largest size / at the "
+                                      "smallest (null on CPU)", nullable=True),
 }
 
 _TARGET = {
