@@ -277,8 +277,8 @@ def _launch(kernel: Any, plan: dict[str, int], args: list[Any], meta: dict[str, 
 
 def _common(view: torch.Tensor, n: int, before: int, spec: LRNSpec) -> tuple[list[Any], dict]:
     """Kernel arguments and compile-time meta. The kernels raise s only to -beta, so beta =
-    0.75 takes POW 4 on GPU (two MUFU operations instead of the split power). A line kernel
-    takes (O, sO) and the scalars: ``_line_args``."""
+    0.75 takes POW 4 or 5 on GPU (two MUFU operations instead of the split power). A line
+    kernel takes O and the scalars only: ``_line_args``."""
     k, a, nb = _split(spec.k), _split(spec.scale), _split(-spec.beta)
     o, length, i = view.shape
     s_o, s_l, s_i = view.stride()
@@ -316,13 +316,14 @@ def _pass(src: torch.Tensor, x: torch.Tensor, dy: torch.Tensor, u: torch.Tensor,
     xv = views[1]
     n, b = _window(xv.shape[1], before, after)
     args, meta = _common(xv, n, b, spec)
-    if src_mode == 1 and epi == 1 and _line(xv, n, spec):  # a whole forward along a contiguous axis
+    whole_fwd = src_mode == 1 and epi == 1  # the whole forward in this one pass
+    if whole_fwd and _line(xv, n, spec):
         _launch(K._line_fwd_kernel, _line_plan(xv, TUNING["line_block"]),
                 [views[0], views[4], *_line_args(args)], meta)
         return
     meta.update(SRC=src_mode, EPI=epi)
     if _ring(xv, n):
-        rows = TUNING["ring_fwd_rows" if src_mode == 1 and epi == 1 else "ring_rows"]
+        rows = TUNING["ring_fwd_rows" if whole_fwd else "ring_rows"]
         _launch(K._ring_pass_kernel, _ring_plan(xv, rows), [*views, *args], meta)
         return
     so, sl, si = xv.stride()
@@ -376,16 +377,17 @@ def lrn_bwd(x: torch.Tensor, grad_out: torch.Tensor, spec: LRNSpec) -> torch.Ten
     if len(spec.axes) == 1:  # one read of x and dy, one write of dx, no scratch:
         (xv, dyv, dxv), _ = axis_views(spec.axes[0], xd, dy, dx)
         n, b = _window(xv.shape[1], spec.before, spec.after)
-        args, meta = _common(xv, n, b, spec)
-        if _line(xv, n, spec):  # one pass, each element recomputing its transposed window's s
-            # (fewer elements a thread than the forward: on sm_90 a 1024-element program of
-            # the n = 5 backward takes 140 registers a thread, 256 elements take 40)
-            _launch(K._line_bwd_kernel, _line_plan(xv, TUNING["line_bwd_block"]),
-                    [xv, dyv, dxv, *_line_args(args)], meta)
-            return dx
-        if TUNING["ring_bwd"] and _ring(xv, n):  # one walk down the rows
-            _launch(K._ring_bwd_kernel, _ring_plan(xv, TUNING["ring_rows"]), [xv, dyv, dxv, *args],
-                    meta)
+        line = _line(xv, n, spec)
+        if line or (TUNING["ring_bwd"] and _ring(xv, n)):
+            args, meta = _common(xv, n, b, spec)
+            if line:  # one pass, each element recomputing its transposed window's s (fewer
+                # elements a thread than the forward: on sm_90 a 1024-element program of the
+                # n = 5 backward takes 140 registers a thread, 256 elements take 40)
+                _launch(K._line_bwd_kernel, _line_plan(xv, TUNING["line_bwd_block"]),
+                        [xv, dyv, dxv, *_line_args(args)], meta)
+            else:  # one walk down the rows
+                _launch(K._ring_bwd_kernel, _ring_plan(xv, TUNING["ring_rows"]),
+                        [xv, dyv, dxv, *args], meta)
             return dx
     # Two rounds of passes: the window of x^2 gives t and u, then the transposed window of t
     # gives dx = u - 2 A beta x T. Each pass reads its tensors once from memory. For float32
