@@ -37,16 +37,19 @@ from numba import njit, prange
 
 from .numba_borrow import borrow
 from .numba_direct import DIRECT_MAX, PEAK_SLOTS, fwd_direct, fwd_lines
-from .numba_direct_grad import RING_ROWS, RING_W, bwd_direct, bwd_lines
+from .numba_direct_grad import K_MIN, RING_ROWS, RING_W, bwd_direct, bwd_lines
 from .numba_grad import dx_emit, dx_fused, neg_pow, t_emit, t_fast
 from .numba_prefetch import fetch_row
 from .numba_window import (
+    _LO32,
     POW_05,
     POW_075,
     denominator,
     emit_rows,
     fwd_emit,
     fwd_fast,
+    fwd_fast_row,
+    over_cap,
     prefix_block,
     row_at,
     start_walk,
@@ -62,16 +65,35 @@ PAD = 16
 
 @njit(cache=True, error_model="numpy")
 def fwd_tile(src, o, i0, nb, plan, before, pre, run, s, dst, do, di0, scale, k, beta, mode,
-             single, fetch):
+             single, fetch, tcap):
     """y = x * (k + scale * window sum of x^2)^-beta for the tile src[o, :, i0:i0+nb].
 
     The tile is walked mirrored (:func:`numba_window.row_at`): walk row c is stored row
     L - 1 - c, so the walk moves through memory in ascending order, which streams faster than
     descending. plan and ``before`` are those of the mirrored window (``before`` = the real
-    window's rows after). pre: (scratch_rows, B), run and s: (B,) float64 scratch
+    window's rows after). pre: (scratch_rows, B), run and s: (B,) float64 scratch; tcap:
+    ``numba_window.total_cap(scale, k, 1e36)``.
+
+    A float32 tile with beta = 0.75 or 0.5 and k >= 1e-36 first takes the fast walk, which
+    checks no s: s >= k, and s <= 1e36 while no block total exceeds tcap, which it checks once
+    a block (per element, the check cost as much as a tenth of the walk). A tile with a larger
+    total (or a NaN) is walked again on the checked path; every row it emits is the same as
+    the fast walk's wherever that one was in range.
     """
+    if (single and (mode == POW_075 or mode == POW_05) and k >= _LO32
+            and not fwd_walk_fast(src, o, i0, nb, plan, before, pre, run, dst, do, di0, scale,
+                                  k, mode, fetch, tcap)):
+        return
+    fwd_walk(src, o, i0, nb, plan, before, pre, run, s, dst, do, di0, scale, k, beta, mode,
+             single, fetch)
+
+
+@njit(cache=True, error_model="numpy")
+def fwd_walk_fast(src, o, i0, nb, plan, before, pre, run, dst, do, di0, scale, k, mode, fetch,
+                  tcap):
+    """The fast walk of :func:`fwd_tile`; returns True if some block total exceeded tcap."""
     length = src.shape[1]
-    fast = single and (mode == POW_075 or mode == POW_05)
+    bad = False
     start_walk(pre, nb)
     for c in range(length - 1, -1, -1):
         if fetch:  # the stored row the walk reads next, and the one it emits next
@@ -79,17 +101,37 @@ def fwd_tile(src, o, i0, nb, plan, before, pre, run, s, dst, do, di0, scale, k, 
             fetch_row(src, o, ahead, i0, nb, False)
             fetch_row(dst, do, ahead - before, di0, nb, True)
         if plan[0, c] and c < length - 1:
-            prefix_block(src, o, i0, nb, c + 1, plan, pre, True, True)
+            last = prefix_block(src, o, i0, nb, c + 1, plan, pre, True, True)
+            bad |= over_cap(pre[last], nb, tcap)
         lo, hi = emit_rows(c, before, length)
-        if fast and hi == lo + 1:
-            b = plan[1, lo]
-            m = row_at(lo, length, True)
-            if fwd_fast(src, o, i0, nb, row_at(c, length, True), plan[0, c], m, b, pre, run, dst,
-                        do, di0, scale, k, mode):
-                denominator(nb, b, pre, run, scale, k, s)
-                fwd_emit(src, o, m, i0, nb, s, dst, do, di0, beta, mode, False)
+        if hi == lo + 1:
+            fwd_fast(src, o, i0, nb, row_at(c, length, True), plan[0, c], row_at(lo, length, True),
+                     plan[1, lo], pre, run, dst, do, di0, scale, k, mode)
             continue
         suffix_step(src, o, i0, nb, c, plan[0, c], run, True, True)
+        for r in range(lo, hi):
+            fwd_fast_row(src, o, i0, nb, row_at(r, length, True), plan[1, r], pre, run, dst, do,
+                         di0, scale, k, mode)
+    return bad or over_cap(run, nb, tcap)  # run: the total of the walk's last block
+
+
+@njit(cache=True, error_model="numpy")
+def fwd_walk(src, o, i0, nb, plan, before, pre, run, s, dst, do, di0, scale, k, beta, mode,
+             single, fetch):
+    """The checked walk of :func:`fwd_tile`: each row's s are checked, and a row with an s
+    outside [1e-36, 1e36] (or any row of a float64 or generic-beta tile) is emitted in
+    float64."""
+    length = src.shape[1]
+    start_walk(pre, nb)
+    for c in range(length - 1, -1, -1):
+        if fetch:
+            ahead = row_at(c, length, True) + 1
+            fetch_row(src, o, ahead, i0, nb, False)
+            fetch_row(dst, do, ahead - before, di0, nb, True)
+        if plan[0, c] and c < length - 1:
+            prefix_block(src, o, i0, nb, c + 1, plan, pre, True, True)
+        suffix_step(src, o, i0, nb, c, plan[0, c], run, True, True)
+        lo, hi = emit_rows(c, before, length)
         for r in range(lo, hi):
             bad = denominator(nb, plan[1, r], pre, run, scale, k, s)
             fwd_emit(src, o, row_at(r, length, True), i0, nb, s, dst, do, di0, beta, mode,
@@ -98,15 +140,31 @@ def fwd_tile(src, o, i0, nb, plan, before, pre, run, s, dst, do, di0, scale, k, 
 
 @njit(cache=True, error_model="numpy")
 def bwd_tile(x, dy, o, i0, nb, plan, tplan, before, after, pre, run, s, pt, tt, dst, do, di0,
-             scale, k, beta, mode, single, fetch):
+             scale, k, beta, mode, single, fetch, tcap):
     """dx = dy p - 2 scale beta x * (transposed window sum of dy x p / s) for one tile.
 
     Walked mirrored like :func:`fwd_tile`: plan, tplan, ``before`` and ``after`` are those of
     the mirrored window and its transpose. pt, tt: (1, L, B) float64 scratch (p = s^-beta and
-    t, by stored row)
+    t, by stored row); tcap: ``numba_window.total_cap(scale, k, 1e18)``. The first walk (p, t)
+    is fast or checked as in :func:`fwd_tile`, with s in [1e-18, 1e18]; the second (dx) reads
+    only p and t.
     """
+    if (not (single and (mode == POW_075 or mode == POW_05) and k >= K_MIN)
+            or bwd_walk_fast(x, dy, o, i0, nb, plan, before, pre, run, s, pt, tt, scale, k,
+                             beta, mode, fetch, tcap)):
+        bwd_walk(x, dy, o, i0, nb, plan, before, pre, run, s, pt, tt, scale, k, beta, mode,
+                 single, fetch)
+    bwd_walk_dx(x, dy, o, i0, nb, tplan, after, pre, run, pt, tt, dst, do, di0,
+                2.0 * scale * beta, fetch)
+
+
+@njit(cache=True, error_model="numpy")
+def bwd_walk_fast(x, dy, o, i0, nb, plan, before, pre, run, s, pt, tt, scale, k, beta, mode,
+                  fetch, tcap):
+    """The fast first walk of :func:`bwd_tile`; returns True if some block total exceeded
+    tcap (the caller then walks the tile again, checked)."""
     length = x.shape[1]
-    fast = single and (mode == POW_075 or mode == POW_05)
+    bad = False
     start_walk(pre, nb)
     for c in range(length - 1, -1, -1):
         if fetch:  # what the next step reads, as in fwd_tile
@@ -114,24 +172,49 @@ def bwd_tile(x, dy, o, i0, nb, plan, tplan, before, after, pre, run, s, pt, tt, 
             fetch_row(x, o, ahead, i0, nb, False)
             fetch_row(dy, o, ahead - before, i0, nb, False)
         if plan[0, c] and c < length - 1:
-            prefix_block(x, o, i0, nb, c + 1, plan, pre, True, True)
+            last = prefix_block(x, o, i0, nb, c + 1, plan, pre, True, True)
+            bad |= over_cap(pre[last], nb, tcap)
         lo, hi = emit_rows(c, before, length)
-        if fast and hi == lo + 1:
-            b = plan[1, lo]
-            m = row_at(lo, length, True)
-            if t_fast(x, dy, o, i0, nb, row_at(c, length, True), plan[0, c], m, b, pre, run, pt,
-                      tt, scale, k, mode):
-                denominator(nb, b, pre, run, scale, k, s)
-                neg_pow(s, pt[0, m], nb, beta, mode, False)
-                t_emit(x, dy, o, m, i0, nb, s, pt, tt)
+        if hi == lo + 1:
+            t_fast(x, dy, o, i0, nb, row_at(c, length, True), plan[0, c], row_at(lo, length, True),
+                   plan[1, lo], pre, run, pt, tt, scale, k, mode)
             continue
         suffix_step(x, o, i0, nb, c, plan[0, c], run, True, True)
+        for r in range(lo, hi):
+            m = row_at(r, length, True)
+            denominator(nb, plan[1, r], pre, run, scale, k, s)
+            neg_pow(s, pt[0, m], nb, beta, mode, True)
+            t_emit(x, dy, o, m, i0, nb, s, pt, tt)
+    return bad or over_cap(run, nb, tcap)  # run: the total of the walk's last block
+
+
+@njit(cache=True, error_model="numpy")
+def bwd_walk(x, dy, o, i0, nb, plan, before, pre, run, s, pt, tt, scale, k, beta, mode, single,
+             fetch):
+    """The checked first walk of :func:`bwd_tile`: p and t of each row, in float64 where an s
+    of the row lies outside [1e-18, 1e18] (or for a float64 or generic-beta tile)."""
+    length = x.shape[1]
+    start_walk(pre, nb)
+    for c in range(length - 1, -1, -1):
+        if fetch:
+            ahead = row_at(c, length, True) + 1
+            fetch_row(x, o, ahead, i0, nb, False)
+            fetch_row(dy, o, ahead - before, i0, nb, False)
+        if plan[0, c] and c < length - 1:
+            prefix_block(x, o, i0, nb, c + 1, plan, pre, True, True)
+        suffix_step(x, o, i0, nb, c, plan[0, c], run, True, True)
+        lo, hi = emit_rows(c, before, length)
         for r in range(lo, hi):
             m = row_at(r, length, True)
             bad = denominator(nb, plan[1, r], pre, run, scale, k, s)
             neg_pow(s, pt[0, m], nb, beta, mode, single and bad == 0)
             t_emit(x, dy, o, m, i0, nb, s, pt, tt)
-    coef = 2.0 * scale * beta
+
+
+@njit(cache=True, error_model="numpy")
+def bwd_walk_dx(x, dy, o, i0, nb, tplan, after, pre, run, pt, tt, dst, do, di0, coef, fetch):
+    """The second walk of :func:`bwd_tile`: the transposed window sums of t, and dx."""
+    length = x.shape[1]
     start_walk(pre, nb)
     for c in range(length - 1, -1, -1):
         if fetch:  # the row the next step emits
@@ -279,7 +362,8 @@ def fwd_direct_kernel(x, y, before, size, scale, k, beta, mode, block, ntiles, n
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def fwd_block_kernel(x, y, plan, prows, after, scale, k, beta, mode, block, ntiles, nchunks):
+def fwd_block_kernel(x, y, plan, prows, after, scale, k, beta, mode, block, ntiles, nchunks,
+                     tcap):
     """The same with float64 block prefix/suffix window sums, for any window and dtype.
 
     x, y: (O, L, I) C-contiguous arrays of one dtype (float32 or float64), y written
@@ -299,7 +383,7 @@ def fwd_block_kernel(x, y, plan, prows, after, scale, k, beta, mode, block, ntil
             wide, o, i0, nb = tile_at(x.shape, block, g)
             src, so, si, dst = tile_in(xb, yb, xt, yt, wide, o, i0, nb)
             fwd_tile(src, so, si, nb, plan, after, pre, run, s, dst, so, si, scale, k, beta,
-                     mode, x.itemsize == 4, wide and nb < x.shape[2])
+                     mode, x.itemsize == 4, wide and nb < x.shape[2], tcap)
             if not wide:
                 scatter(yt, yb, i0, nb)
 
@@ -327,7 +411,7 @@ def tile_in(xb, yb, xt, yt, wide, o, i0, nb):
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def bwd_lines_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta, mode, block,
-                     ntiles, nchunks, acap):
+                     ntiles, nchunks, tcap, acap):
     """dx = dy * s^-beta - 2 scale beta x * sum_{j: c in W(j)} dy_j x_j s_j^(-beta-1), float32
     direct sums on lines (numba_direct_grad.bwd_lines).
 
@@ -362,13 +446,13 @@ def bwd_lines_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, bet
                 gather(xb, f0, nb, xt)
                 gather(dyb, f0, nb, dyt)
                 bwd_tile(xt, dyt, 0, 0, nb, plan, tplan, after, before, pre, run, s, pt, tt, dxt,
-                         0, 0, scale, k, beta, mode, True, False)
+                         0, 0, scale, k, beta, mode, True, False, tcap)
                 scatter(dxt, dxb, f0, nb)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def bwd_direct_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta, mode, block,
-                      ntiles, nchunks, cap, acap):
+                      ntiles, nchunks, tcap, cap, acap):
     """The same with float32 direct sums on tiles of rows (numba_direct_grad.bwd_direct);
     tiles of an inner extent below WIDE_MIN are gathered. cap: numba_direct.square_cap"""
     length = x.shape[1]
@@ -393,14 +477,14 @@ def bwd_direct_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, be
                 if pre.shape[0] == 0:
                     pre, run, s, pt, tt = block_scratch(prows, length, block)
                 bwd_tile(src, dsrc, so, si, nb, plan, tplan, after, before, pre, run, s, pt, tt,
-                         dst, so, si, scale, k, beta, mode, True, wide and nb < x.shape[2])
+                         dst, so, si, scale, k, beta, mode, True, wide and nb < x.shape[2], tcap)
             if not wide:
                 scatter(dxt, dxb, i0, nb)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def bwd_block_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta, mode, block,
-                     ntiles, nchunks):
+                     ntiles, nchunks, tcap):
     """The same with float64 block prefix/suffix window sums, for any window and dtype.
 
     x, dy, dx: (O, L, I) C-contiguous arrays of one dtype (float32 or float64); dx written
@@ -418,6 +502,7 @@ def bwd_block_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, bet
             wide, o, i0, nb = tile_at(x.shape, block, g)
             src, dsrc, so, si, dst = tiles_in(xb, dyb, dxb, xt, dyt, dxt, wide, o, i0, nb)
             bwd_tile(src, dsrc, so, si, nb, plan, tplan, after, before, pre, run, s, pt, tt, dst,
-                     so, si, scale, k, beta, mode, x.itemsize == 4, wide and nb < x.shape[2])
+                     so, si, scale, k, beta, mode, x.itemsize == 4, wide and nb < x.shape[2],
+                     tcap)
             if not wide:
                 scatter(dxt, dxb, i0, nb)

@@ -49,7 +49,7 @@ from .numba_across import (
 )
 from .numba_direct import abs_cap, direct_ok, square_cap
 from .numba_direct_grad import RING_W, S_MAX, direct_bwd_ok
-from .numba_window import pow_mode, scratch_rows, window_index
+from .numba_window import _HI32, pow_mode, scratch_rows, total_cap, window_index
 
 NAME = "numba"
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -211,7 +211,8 @@ def _across_fwd(xc: torch.Tensor, out: torch.Tensor, spec: LRNSpec, nthreads: in
     params = _params(spec)
     if not direct:  # the block path walks the mirrored window
         plan = _plan(xv.shape[1], spec.after, spec.size)
-        fwd_block_kernel(xv, yv, plan, prows, spec.after, *params, block, ntiles, nchunks)
+        fwd_block_kernel(xv, yv, plan, prows, spec.after, *params, block, ntiles, nchunks,
+                         total_cap(scale, float(spec.k), _HI32))
         return
     cap, acap = _caps(spec.size, scale, float(spec.k), 1e36)
     if xv.shape[2] == 1:
@@ -231,7 +232,7 @@ def _across_bwd(
     plan = _plan(xv.shape[1], spec.after, spec.size)  # mirrored, as the block path walks
     tplan = _plan(xv.shape[1], spec.before, spec.size)
     args = (xv, dyv, dxv, plan, tplan, prows, spec.before, spec.after, *_params(spec), block,
-            ntiles, nchunks)
+            ntiles, nchunks, total_cap(float(spec.scale), k, S_MAX))
     if not direct:
         bwd_block_kernel(*args)
         return

@@ -84,7 +84,8 @@ def prefix_block(src, o, i0, nb, c0, plan, pre, square, flip):
     """In-block prefix sums of the block of rows starting at c0 (or of their squares).
 
     src: (O, L, I) array, tile columns [i0, i0 + nb); pre: (rows, B) float64 scratch, row
-    ``c - c0`` receives the prefix sum down to row c; rows are walk rows (:func:`row_at`)
+    ``c - c0`` receives the prefix sum down to row c; rows are walk rows (:func:`row_at`).
+    Returns the scratch row of the block's total.
     """
     u0 = uint64(i0)
     length = src.shape[1]
@@ -108,6 +109,7 @@ def prefix_block(src, o, i0, nb, c0, plan, pre, square, flip):
         else:
             for j in range(uint64(nb)):
                 pre[q, j] = pre[q - 1, j] + src[o, m, u0 + j]
+    return c - c0
 
 
 @njit(cache=True, error_model="numpy")
@@ -233,21 +235,46 @@ def suffix_s(src, o, c, u, j, restart, run, pre, b, scale, k):
 @njit(cache=True, error_model="numpy")
 def fwd_fast(src, o, i0, nb, c, restart, r, b, pre, run, dst, do, di0, scale, k, mode):
     """Fused float32 forward step for beta = 0.75 or 0.5: move the suffix to row c, then
-    emit row r of y = x * s^-beta; returns how many s lie outside [1e-36, 1e36] (then the
-    caller recomputes the row in float64 from ``run``). c and r are stored rows.
+    emit row r of y = x * s^-beta. c and r are stored rows. The caller guarantees that every
+    s of the tile lies in [1e-36, 1e36] (:func:`total_cap`); nothing is checked per element.
 
     One loop, so s^-beta runs at the float64 vector width; splitting it (s into a float32 row,
     then s^-beta at twice the width) measured slower on a cache-resident tile (0.436 -> 0.458
-    ns per element at window 11). Exact (correctly rounded) sqrt and division: fastmath
-    {afn, arcp} would let LLVM use refined rsqrt estimates at about twice the throughput, but
-    their 3.7e-7 relative error put outputs of magnitude ~10 two ulps away from PyTorch's and
-    ONNX Runtime's.
+    ns per element at window 11, Xeon) and no faster from memory at 2 threads (Zen 5).
+    Exact (correctly rounded) sqrt and division: fastmath {afn, arcp} would let LLVM use
+    refined rsqrt estimates at about twice the throughput, but their 3.7e-7 relative error
+    put outputs of magnitude ~10 two ulps away from PyTorch's and ONNX Runtime's.
     """
     u0 = uint64(i0)
     v0 = uint64(di0)
-    bad = 0
     for j in range(uint64(nb)):
         sv = suffix_s(src, o, c, u0 + j, j, restart, run, pre, b, scale, k)
-        bad += (sv < _LO32) | (sv > _HI32)
         dst[do, r, v0 + j] = src[o, r, u0 + j] * neg_pow32(np.float32(sv), mode)
+
+
+@njit(cache=True, error_model="numpy")
+def fwd_fast_row(src, o, i0, nb, r, b, pre, run, dst, do, di0, scale, k, mode):
+    """Emit row r of y = x * s^-beta with s = k + scale * (run + pre[b]), float32 power, no
+    check (see :func:`fwd_fast`): the rows whose clipped windows all start at walk row 0."""
+    u0 = uint64(i0)
+    v0 = uint64(di0)
+    for j in range(uint64(nb)):
+        sv = k + scale * (run[j] + pre[b, j])
+        dst[do, r, v0 + j] = src[o, r, u0 + j] * neg_pow32(np.float32(sv), mode)
+
+
+def total_cap(scale: float, k: float, hi: float) -> float:
+    """The largest block total T such that k + scale * 2 T <= hi: a window is a suffix of one
+    block plus a prefix of the next, so if no block's sum of squares exceeds T, no s does.
+    inf when scale is 0."""
+    return (hi - k) / (2.0 * scale) if scale > 0.0 else float("inf")
+
+
+@njit(cache=True, error_model="numpy")
+def over_cap(row, nb, cap):
+    """Whether some value of row[:nb] exceeds cap or is NaN (one check per block, not per
+    element)."""
+    bad = False
+    for j in range(uint64(nb)):
+        bad |= not (row[j] <= cap)
     return bad
