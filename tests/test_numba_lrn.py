@@ -221,6 +221,33 @@ def test_backward_row_groups_fall_back(channel):
     assert torch.isfinite(dx).all()
 
 
+@pytest.mark.parametrize("size", [17, 65])
+def test_block_path_tile_falls_back_alone(size):
+    # Windows above 9 take the float64 block path. Its fast walk checks the block totals once
+    # a block instead of each s; a tile with a total past the cap (here a square of 1e40, past
+    # float32) is walked again with every row checked. The other sample's tiles stay on the
+    # fast walk: the same bits as without the big value.
+    x = randn(2, 70, 6, 6, seed=43)
+    dy = randn(2, 70, 6, 6, seed=44)
+    spec = _spec(x, size, 1.0, 0.75, 1.0)
+    y0, dx0 = numba_lrn.lrn_fwd(x, spec), numba_lrn.lrn_bwd(x, dy, spec)
+    x[1, 33, 2, 2] = 1e20
+    for xx in (x, x.to(memory_format=torch.channels_last)):
+        y, dx = check(xx, _spec(xx, size, 1.0, 0.75, 1.0), dy=dy)
+        assert torch.isfinite(y).all() and torch.isfinite(dx).all()
+    y, dx = numba_lrn.lrn_fwd(x, spec), numba_lrn.lrn_bwd(x, dy, spec)
+    assert torch.equal(y[0], y0[0]) and torch.equal(dx[0], dx0[0])
+    assert not torch.equal(y[1], y0[1])
+    # k below 1e-36 (forward) or 1e-18 (backward): every tile takes the checked walk
+    tiny = randn(2, 70, 6, 6, seed=45, scale=1e-25)
+    check(tiny, _spec(tiny, size, 1.0, 0.75, 1e-40), dy=dy)
+    # a NaN fails the check too, and stays inside the windows that hold it
+    x[1, 33, 2, 2] = float("nan")
+    nan = torch.isnan(numba_lrn.lrn_fwd(x, spec))
+    assert nan.sum() == min(33 + size // 2, 69) - max(33 - size // 2, 0) + 1
+    assert nan[1, :, 2, 2].sum() == nan.sum()
+
+
 def test_extreme_magnitudes_stay_finite():
     # x^2 ~ 1e60 and s ~ 1e-40 leave float32's range: those rows fall back to float64
     big = randn(1, 16, 3, 3, seed=13, scale=1e30)
