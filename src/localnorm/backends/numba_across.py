@@ -139,23 +139,25 @@ def fwd_walk(src, o, i0, nb, plan, before, pre, run, s, dst, do, di0, scale, k, 
 
 
 @njit(cache=True, error_model="numpy")
-def bwd_tile(x, dy, o, i0, nb, plan, tplan, before, after, pre, run, s, pt, tt, dst, do, di0,
-             scale, k, beta, mode, single, fetch, tcap):
+def bwd_tile(x, dy, o, i0, nb, plan, tplan, before, after, pre, run, s, pt, tt, p32, dst, do,
+             di0, scale, k, beta, mode, single, fetch, tcap):
     """dx = dy p - 2 scale beta x * (transposed window sum of dy x p / s) for one tile.
 
     Walked mirrored like :func:`fwd_tile`: plan, tplan, ``before`` and ``after`` are those of
     the mirrored window and its transpose. pt, tt: (1, L, B) float64 scratch (p = s^-beta and
-    t, by stored row); tcap: ``numba_window.total_cap(scale, k, 1e18)``. The first walk (p, t)
-    is fast or checked as in :func:`fwd_tile`, with s in [1e-18, 1e18]; the second (dx) reads
-    only p and t.
+    t, by stored row), p32: the same float32 (the fast walk's p are float32 values); tcap:
+    ``numba_window.total_cap(scale, k, 1e18)``. The first walk (p, t) is fast or checked as
+    in :func:`fwd_tile`, with s in [1e-18, 1e18]; the second (dx) reads only p and t.
     """
-    if (not (single and (mode == POW_075 or mode == POW_05) and k >= K_MIN)
-            or bwd_walk_fast(x, dy, o, i0, nb, plan, before, pre, run, s, pt, tt, scale, k,
-                             beta, mode, fetch, tcap)):
-        bwd_walk(x, dy, o, i0, nb, plan, before, pre, run, s, pt, tt, scale, k, beta, mode,
-                 single, fetch)
-    bwd_walk_dx(x, dy, o, i0, nb, tplan, after, pre, run, pt, tt, dst, do, di0,
-                2.0 * scale * beta, fetch)
+    coef = 2.0 * scale * beta
+    if (single and (mode == POW_075 or mode == POW_05) and k >= K_MIN
+            and not bwd_walk_fast(x, dy, o, i0, nb, plan, before, pre, run, s, p32, tt, scale,
+                                  k, beta, mode, fetch, tcap)):
+        bwd_walk_dx(x, dy, o, i0, nb, tplan, after, pre, run, p32, tt, dst, do, di0, coef, fetch)
+        return
+    bwd_walk(x, dy, o, i0, nb, plan, before, pre, run, s, pt, tt, scale, k, beta, mode, single,
+             fetch)
+    bwd_walk_dx(x, dy, o, i0, nb, tplan, after, pre, run, pt, tt, dst, do, di0, coef, fetch)
 
 
 @njit(cache=True, error_model="numpy")
@@ -298,11 +300,12 @@ def num_tiles(shape: tuple[int, int, int], block: int) -> int:
 
 @njit(cache=True, error_model="numpy")
 def block_scratch(prows, length, block):
-    """(pre, run, s, pt, tt): the float64 scratch of :func:`bwd_tile` (none when prows = 0)."""
+    """(pre, run, s, pt, tt, p32): the scratch of :func:`bwd_tile` (none when prows = 0), all
+    float64 but p32, float32."""
     n = block if prows else 0
     m = length if prows else 0
     return (np.empty((prows, n + PAD)), np.empty(n), np.empty(n), np.empty((1, m, n + PAD)),
-            np.empty((1, m, n + PAD)))
+            np.empty((1, m, n + PAD)), np.empty((1, m, n + PAD), dtype=np.float32))
 
 
 @njit(cache=True, error_model="numpy")
@@ -434,19 +437,19 @@ def bwd_lines_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, bet
         sqp, tp = borrow(pads[ch, 0]), borrow(pads[ch, 1])
         # The block path's scratch (megabytes of float64) and the gathered tiles, allocated
         # only if a tile falls back.
-        pre, run, s, pt, tt = block_scratch(0, length, block)
+        pre, run, s, pt, tt, p32 = block_scratch(0, length, block)
         xt, dyt, dxt = gathered_scratch(x, 0, block)
         for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
             _, _, f0, nb = tile_at(x.shape, block, g)
             if bwd_lines(xb.reshape(shp), dyb.reshape(shp), f0, nb, before, size, sqp, tp, pl, w,
                          scale, k, acap, beta, mode, dxb.reshape(shp)):
                 if pre.shape[0] == 0:
-                    pre, run, s, pt, tt = block_scratch(prows, length, block)
+                    pre, run, s, pt, tt, p32 = block_scratch(prows, length, block)
                     xt, dyt, dxt = gathered_scratch(x, length, block)
                 gather(xb, f0, nb, xt)
                 gather(dyb, f0, nb, dyt)
-                bwd_tile(xt, dyt, 0, 0, nb, plan, tplan, after, before, pre, run, s, pt, tt, dxt,
-                         0, 0, scale, k, beta, mode, True, False, tcap)
+                bwd_tile(xt, dyt, 0, 0, nb, plan, tplan, after, before, pre, run, s, pt, tt, p32,
+                         dxt, 0, 0, scale, k, beta, mode, True, False, tcap)
                 scatter(dxt, dxb, f0, nb)
 
 
@@ -467,7 +470,7 @@ def bwd_direct_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, be
         xb, dyb, dxb = borrow(x), borrow(dy), borrow(dx)
         rings, top, w = borrow(ringss[ch]), borrow(tops[ch]), borrow(ws[ch])
         st, sl = borrow(sts[ch]), borrow(sls[ch])
-        pre, run, s, pt, tt = block_scratch(0, length, block)  # allocated if a tile falls back
+        pre, run, s, pt, tt, p32 = block_scratch(0, length, block)  # allocated if a tile falls back
         xt, dyt, dxt = gathered_scratch(x, gath, block)
         for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
             wide, o, i0, nb = tile_at(x.shape, block, g)
@@ -475,9 +478,10 @@ def bwd_direct_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, be
             if bwd_direct(src, dsrc, so, si, nb, before, size, rings[0], rings[1], rings[2], top,
                           w, st, sl, scale, k, cap, acap, beta, mode, dst, so, si):
                 if pre.shape[0] == 0:
-                    pre, run, s, pt, tt = block_scratch(prows, length, block)
+                    pre, run, s, pt, tt, p32 = block_scratch(prows, length, block)
                 bwd_tile(src, dsrc, so, si, nb, plan, tplan, after, before, pre, run, s, pt, tt,
-                         dst, so, si, scale, k, beta, mode, True, wide and nb < x.shape[2], tcap)
+                         p32, dst, so, si, scale, k, beta, mode, True, wide and nb < x.shape[2],
+                         tcap)
             if not wide:
                 scatter(dxt, dxb, i0, nb)
 
@@ -496,13 +500,13 @@ def bwd_block_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, bet
     gath = length if x.shape[2] < WIDE_MIN else 0
     for ch in prange(nchunks):
         xb, dyb, dxb = borrow(x), borrow(dy), borrow(dx)
-        pre, run, s, pt, tt = block_scratch(prows, length, block)
+        pre, run, s, pt, tt, p32 = block_scratch(prows, length, block)
         xt, dyt, dxt = gathered_scratch(x, gath, block)
         for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
             wide, o, i0, nb = tile_at(x.shape, block, g)
             src, dsrc, so, si, dst = tiles_in(xb, dyb, dxb, xt, dyt, dxt, wide, o, i0, nb)
-            bwd_tile(src, dsrc, so, si, nb, plan, tplan, after, before, pre, run, s, pt, tt, dst,
-                     so, si, scale, k, beta, mode, x.itemsize == 4, wide and nb < x.shape[2],
+            bwd_tile(src, dsrc, so, si, nb, plan, tplan, after, before, pre, run, s, pt, tt, p32,
+                     dst, so, si, scale, k, beta, mode, x.itemsize == 4, wide and nb < x.shape[2],
                      tcap)
             if not wide:
                 scatter(dxt, dxb, i0, nb)
