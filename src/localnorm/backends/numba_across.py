@@ -91,7 +91,12 @@ def fwd_tile(src, o, i0, nb, plan, before, pre, run, s, dst, do, di0, scale, k, 
 @njit(cache=True, error_model="numpy")
 def fwd_walk_fast(src, o, i0, nb, plan, before, pre, run, dst, do, di0, scale, k, mode, fetch,
                   tcap):
-    """The fast walk of :func:`fwd_tile`; returns True if some block total exceeded tcap."""
+    """The fast walk of :func:`fwd_tile`; returns True if some block total exceeded tcap.
+
+    The four walks (fast and checked, forward and backward) write their shared steps out: one
+    helper for the prefetch and the next block's prefix, called from each, measured slower
+    (window 65, 2 threads: forward 3.29-3.46 -> 3.52-3.55 ms, backward 8.2-8.4 -> 8.6-8.8).
+    """
     length = src.shape[1]
     bad = False
     start_walk(pre, nb)
