@@ -80,7 +80,7 @@ def fwd_tile(src, o, i0, nb, plan, before, pre, run, s, dst, do, di0, scale, k, 
     total (or a NaN) is walked again on the checked path; every row it emits is the same as
     the fast walk's wherever that one was in range.
     """
-    if (single and (mode == POW_075 or mode == POW_05) and k >= _LO32
+    if (single and (mode == POW_075 or mode == POW_05) and k >= _LO32 and tcap > 0.0
             and not fwd_walk_fast(src, o, i0, nb, plan, before, pre, run, dst, do, di0, scale,
                                   k, mode, fetch, tcap)):
         return
@@ -151,11 +151,13 @@ def bwd_tile(x, dy, o, i0, nb, plan, tplan, before, after, pre, run, s, pt, tt, 
     Walked mirrored like :func:`fwd_tile`: plan, tplan, ``before`` and ``after`` are those of
     the mirrored window and its transpose. pt, tt: (1, L, B) float64 scratch (p = s^-beta and
     t, by stored row), p32: the same float32 (the fast walk's p are float32 values); tcap:
-    ``numba_window.total_cap(scale, k, 1e18)``. The first walk (p, t) is fast or checked as
-    in :func:`fwd_tile`, with s in [1e-18, 1e18]; the second (dx) reads only p and t.
+    ``numba_window.total_cap(scale, k, 1e18)``, or 0 where no total can pass (a tile the
+    direct paths hand over because some |x| is past their cap: the fast walk would only fail).
+    The first walk (p, t) is fast or checked as in :func:`fwd_tile`, with s in [1e-18, 1e18];
+    the second (dx) reads only p and t.
     """
     coef = 2.0 * scale * beta
-    if (single and (mode == POW_075 or mode == POW_05) and k >= K_MIN
+    if (single and (mode == POW_075 or mode == POW_05) and k >= K_MIN and tcap > 0.0
             and not bwd_walk_fast(x, dy, o, i0, nb, plan, before, pre, run, s, p32, tt, scale,
                                   k, beta, mode, fetch, tcap)):
         bwd_walk_dx(x, dy, o, i0, nb, tplan, after, pre, run, p32, tt, dst, do, di0, coef, fetch)
@@ -419,7 +421,7 @@ def tile_in(xb, yb, xt, yt, wide, o, i0, nb):
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def bwd_lines_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta, mode, block,
-                     ntiles, nchunks, tcap, acap):
+                     ntiles, nchunks, acap):
     """dx = dy * s^-beta - 2 scale beta x * sum_{j: c in W(j)} dy_j x_j s_j^(-beta-1), float32
     direct sums on lines (numba_direct_grad.bwd_lines).
 
@@ -454,13 +456,13 @@ def bwd_lines_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, bet
                 gather(xb, f0, nb, xt)
                 gather(dyb, f0, nb, dyt)
                 bwd_tile(xt, dyt, 0, 0, nb, plan, tplan, after, before, pre, run, s, pt, tt, p32,
-                         dxt, 0, 0, scale, k, beta, mode, True, False, tcap)
+                         dxt, 0, 0, scale, k, beta, mode, True, False, 0.0)
                 scatter(dxt, dxb, f0, nb)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def bwd_direct_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, beta, mode, block,
-                      ntiles, nchunks, tcap, cap, acap):
+                      ntiles, nchunks, cap, acap):
     """The same with float32 direct sums on tiles of rows (numba_direct_grad.bwd_direct);
     tiles of an inner extent below WIDE_MIN are gathered. cap: numba_direct.square_cap"""
     length = x.shape[1]
@@ -486,7 +488,7 @@ def bwd_direct_kernel(x, dy, dx, plan, tplan, prows, before, after, scale, k, be
                     pre, run, s, pt, tt, p32 = block_scratch(prows, length, block)
                 bwd_tile(src, dsrc, so, si, nb, plan, tplan, after, before, pre, run, s, pt, tt,
                          p32, dst, so, si, scale, k, beta, mode, True, wide and nb < x.shape[2],
-                         tcap)
+                         0.0)
             if not wide:
                 scatter(dxt, dxb, i0, nb)
 

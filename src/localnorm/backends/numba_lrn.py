@@ -232,9 +232,9 @@ def _across_bwd(
     plan = _plan(xv.shape[1], spec.after, spec.size)  # mirrored, as the block path walks
     tplan = _plan(xv.shape[1], spec.before, spec.size)
     args = (xv, dyv, dxv, plan, tplan, prows, spec.before, spec.after, *_params(spec), block,
-            ntiles, nchunks, total_cap(float(spec.scale), k, S_MAX))
+            ntiles, nchunks)
     if not direct:
-        bwd_block_kernel(*args)
+        bwd_block_kernel(*args, total_cap(float(spec.scale), k, S_MAX))
         return
     cap, acap = _caps(spec.size, float(spec.scale), k, S_MAX)
     if xv.shape[2] == 1:
