@@ -282,7 +282,7 @@ def _common(view: torch.Tensor, n: int, before: int, spec: LRNSpec) -> tuple[lis
     k, a, nb = _split(spec.k), _split(spec.scale), _split(-spec.beta)
     o, length, i = view.shape
     s_o, s_l, s_i = view.stride()
-    args = [o, length, i, s_o, s_l, s_i, *k, *a, *nb]
+    args = [o, length, i, s_o, s_l, s_i, *k, *a, *nb]  # _SHAPE_ARGS shape args, then scalars
     acc = tl.float64 if view.dtype == torch.float64 else tl.float32
     big = view.numel() >= TUNING["big_numel"]
     pow_mode = _pow_mode(view.dtype)
@@ -294,9 +294,12 @@ def _common(view: torch.Tensor, n: int, before: int, spec: LRNSpec) -> tuple[lis
     return args, meta
 
 
+_SHAPE_ARGS = 6  # _common's arguments start with O, L, I and the three strides
+
+
 def _line_args(args: list[Any]) -> list[Any]:
-    """A line kernel's share of ``_common``'s arguments: O and the six scalars."""
-    return [args[0], *args[6:]]
+    """A line kernel's share of ``_common``'s arguments: O and the scalars after the shape."""
+    return [args[0], *args[_SHAPE_ARGS:]]
 
 
 def _scan_meta(view: torch.Tensor, n: int, meta: dict[str, Any]) -> dict[str, Any]:
