@@ -38,7 +38,7 @@ from numba import njit, prange
 from .numba_borrow import borrow
 from .numba_direct import DIRECT_MAX, PEAK_SLOTS, fwd_direct, fwd_lines
 from .numba_direct_grad import K_MIN, RING_ROWS, RING_W, bwd_direct, bwd_lines
-from .numba_grad import dx_emit, dx_fused, neg_pow, t_emit, t_fast
+from .numba_grad import dx_emit, dx_fused, neg_pow, t_emit, t_fast, t_fast_row
 from .numba_prefetch import fetch_row
 from .numba_window import (
     _LO32,
@@ -158,8 +158,8 @@ def bwd_tile(x, dy, o, i0, nb, plan, tplan, before, after, pre, run, s, pt, tt, 
     """
     coef = 2.0 * scale * beta
     if (single and (mode == POW_075 or mode == POW_05) and k >= K_MIN and tcap > 0.0
-            and not bwd_walk_fast(x, dy, o, i0, nb, plan, before, pre, run, s, p32, tt, scale,
-                                  k, beta, mode, fetch, tcap)):
+            and not bwd_walk_fast(x, dy, o, i0, nb, plan, before, pre, run, p32, tt, scale, k,
+                                  mode, fetch, tcap)):
         bwd_walk_dx(x, dy, o, i0, nb, tplan, after, pre, run, p32, tt, dst, do, di0, coef, fetch)
         return
     bwd_walk(x, dy, o, i0, nb, plan, before, pre, run, s, pt, tt, scale, k, beta, mode, single,
@@ -168,8 +168,8 @@ def bwd_tile(x, dy, o, i0, nb, plan, tplan, before, after, pre, run, s, pt, tt, 
 
 
 @njit(cache=True, error_model="numpy")
-def bwd_walk_fast(x, dy, o, i0, nb, plan, before, pre, run, s, pt, tt, scale, k, beta, mode,
-                  fetch, tcap):
+def bwd_walk_fast(x, dy, o, i0, nb, plan, before, pre, run, pt, tt, scale, k, mode, fetch,
+                  tcap):
     """The fast first walk of :func:`bwd_tile`; returns True if some block total exceeded
     tcap (the caller then walks the tile again, checked)."""
     length = x.shape[1]
@@ -190,10 +190,8 @@ def bwd_walk_fast(x, dy, o, i0, nb, plan, before, pre, run, s, pt, tt, scale, k,
             continue
         suffix_step(x, o, i0, nb, c, plan[0, c], run, True, True)
         for r in range(lo, hi):
-            m = row_at(r, length, True)
-            denominator(nb, plan[1, r], pre, run, scale, k, s)
-            neg_pow(s, pt[0, m], nb, beta, mode, True)
-            t_emit(x, dy, o, m, i0, nb, s, pt, tt)
+            t_fast_row(x, dy, o, i0, nb, row_at(r, length, True), plan[1, r], pre, run, pt, tt,
+                       scale, k, mode)
     return bad or over_cap(run, nb, tcap)  # run: the total of the walk's last block
 
 
