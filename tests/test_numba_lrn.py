@@ -92,6 +92,38 @@ def test_block_path_planes_of_several_tiles(dtype):
     check(x, _spec(x, 11, 0.5, 0.6, 1.0), dy=dy)  # a beta without a fused path
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_channels_last_block_path(dtype):
+    # channels-last windows above 9 gather lines into (L, B) tiles, 16 x 16 blocks at a time
+    # through registers (numba_transpose): 40 channels are two blocks and 8 rows left, and
+    # 2 * 7 * 5 = 70 lines four blocks and 6 lines left
+    x = spike((2, 40, 7, 5), channel=17, seed=41).to(dtype)
+    x = x.contiguous(memory_format=torch.channels_last)
+    dy = randn(2, 40, 7, 5, seed=42, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    for size in (11, 33):
+        check(x, _spec(x, size, 1.0, 0.75, 1e-6), dy=dy)
+
+
+def test_gather_and_scatter_move_every_value():
+    from localnorm.backends.numba_across import gather, scatter
+
+    rng = np.random.default_rng(43)
+    for dtype in (np.float32, np.float64):
+        for length, inner in ((40, 1), (7, 1), (40, 3)):  # blocks and rows left; no block; (o, i)
+            src = rng.standard_normal((70, length, inner)).astype(dtype)
+            cols = src.transpose(1, 0, 2).reshape(length, -1)  # column o * inner + i
+            for f0, nb in ((0, 64), (5, 37), (cols.shape[1] - 20, 20)):
+                tile = np.zeros((1, length, 80), dtype)
+                gather(src, f0, nb, tile)
+                assert np.array_equal(tile[0, :, :nb], cols[:, f0:f0 + nb])
+                dst = np.zeros_like(src)
+                scatter(tile, dst, f0, nb)
+                back = dst.transpose(1, 0, 2).reshape(length, -1)
+                assert np.array_equal(back[:, f0:f0 + nb], cols[:, f0:f0 + nb])
+                back[:, f0:f0 + nb] = 0
+                assert not back.any(), "scatter wrote outside its columns"
+
+
 @pytest.mark.parametrize("layout", ["nchw", "channels_last", "short_inner"])
 def test_direct_backward_every_small_window(layout):
     # float32 with size <= 9 and beta in {0.75, 0.5, 1} takes the direct-sum backward
