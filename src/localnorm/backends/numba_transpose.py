@@ -7,7 +7,8 @@ column), the gather cost 0.26-0.29 ns an element and the scatter back 0.23 (one 
 96 x 512 float32 tile of a cache-resident array), about half of what keeps channels-last
 windows above 9 at 2x NCHW. :func:`transpose16` loads 16 rows of 16 values as vectors,
 transposes them in four stages of two-input shuffles (stage b swaps the off-diagonal b x b
-blocks of each 2b x 2b block; AVX-512 does each shuffle in one ``vpermt2ps``) and stores 16
+blocks of each 2b x 2b block; on the Zen 5 dev box LLVM lowers a float32 block to 32
+``vshufps``, 16 ``vperm*`` and 8 ``vinsert*``) and stores 16
 vectors: 0.083 ns an element for the gather, 0.075 for the scatter. It only moves values, so
 results are the same bits.
 """
