@@ -155,7 +155,7 @@ def bwd_tile(x, dy, o, i0, nb, plan, tplan, before, after, pre, run, s, pt, tt, 
     ``numba_window.total_cap(scale, k, 1e18)``, or 0 where no total can pass (a tile the
     direct paths hand over because some |x| is past their cap: the fast walk would only fail).
     The first walk (p, t) is fast or checked as in :func:`fwd_tile`, with s in [1e-18, 1e18];
-    the second (dx) reads only p and t.
+    the second (dx) reads p, t, x and dy.
     """
     coef = 2.0 * scale * beta
     if (single and (mode == POW_075 or mode == POW_05) and k >= K_MIN and tcap > 0.0
@@ -268,10 +268,10 @@ def gather(src, f0, nb, tile):
     Lines (I = 1, each line's L values contiguous) go 16 x 16 blocks at a time through
     registers (``numba_transpose``: 0.27 -> 0.08 ns an element); the rest value by value."""
     done = lines_done(src, nb, tile)
+    line, row = src.strides[0] // src.itemsize, tile.strides[1] // tile.itemsize  # in elements
     for g in range(0, done, WIDTH):
         for c0 in range(0, src.shape[1] - WIDTH + 1, WIDTH):
-            transpose16(src, f0 + g, c0, 0, src.strides[0] // src.itemsize, tile, 0, c0, g,
-                        tile.strides[1] // tile.itemsize)
+            transpose16(src, f0 + g, c0, 0, line, tile, 0, c0, g, row)
     inner = src.shape[2]
     for j in range(nb):
         c0 = src.shape[1] // WIDTH * WIDTH if j < done else 0  # rows the blocks did not cover
@@ -285,10 +285,10 @@ def gather(src, f0, nb, tile):
 def scatter(tile, dst, f0, nb):
     """Inverse of :func:`gather`: column f0 + j of dst (O, L, I) = tile[0, :, j]."""
     done = lines_done(dst, nb, tile)
+    line, row = dst.strides[0] // dst.itemsize, tile.strides[1] // tile.itemsize
     for g in range(0, done, WIDTH):
         for c0 in range(0, dst.shape[1] - WIDTH + 1, WIDTH):
-            transpose16(tile, 0, c0, g, tile.strides[1] // tile.itemsize, dst, f0 + g, c0, 0,
-                        dst.strides[0] // dst.itemsize)
+            transpose16(tile, 0, c0, g, row, dst, f0 + g, c0, 0, line)
     inner = dst.shape[2]
     for j in range(nb):
         c0 = dst.shape[1] // WIDTH * WIDTH if j < done else 0
