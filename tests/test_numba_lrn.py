@@ -81,9 +81,9 @@ def test_spike(region):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_block_path_planes_of_several_tiles(dtype):
-    # planes of 30 * 37 = 1110 columns are cut into 512-column tiles (512, 512, 86), walked
-    # along the mirrored axis with the next rows prefetched; windows longer than the axis
-    # (65 > 40) and one-sided windows included
+    # planes of 30 * 37 = 1110 columns are cut into tiles of 512 columns forward (512, 512,
+    # 86) and 384 backward (384, 384, 342), walked along the mirrored axis with the next rows
+    # prefetched; windows longer than the axis (65 > 40) and one-sided windows included
     x = spike((2, 40, 30, 37), channel=17, seed=36).to(dtype)
     dy = randn(2, 40, 30, 37, seed=37, dtype=dtype)
     for size in (11, 40, 65) if dtype == torch.float32 else (5, 65):

@@ -58,12 +58,16 @@ _LOW = (torch.float16, torch.bfloat16)
 # narrow ones keep a tile's float64 scratch in cache. Measured on the AlexNet conv1 shape,
 # 2 threads, with the rows prefetched one ahead (numba_prefetch): forward at window 65
 # 3.9 ms at 512 columns, 4.3 ms at 1024, 4.7 ms at 2048 (1024 was best before prefetching);
-# backward (which keeps p and t of a whole tile in float64 scratch) best at 512 (256: +8%,
-# 1024: +5%); channels-last (gathered) tiles at 512; 64 columns are 2-3x slower. The cap
-# keeps a tile's float64 scratch within about 2 MiB for very long channel axes.
+# backward (which keeps p and t of a whole tile in scratch) best at 384: window 65, kernel,
+# interleaved processes, median ms over 4-6 (session 12): conv1 7.00 at 384 against 7.29 at
+# 512, 7.16 at 320 and 7.50 at 256; conv2 (256 channels, 729 columns, which the scratch cap
+# below had cut to 256) 4.69 against 5.08 at 256, 5.86 at 192, 8.96 at 128; GoogLeNet
+# (192, 56, 56) 14.4 against 14.7 at 256 and 14.0-14.3 at 512; conv1 channels-last 8.70
+# both. Channels-last forward tiles at 512; 64 columns are 2-3x slower. The cap keeps a
+# tile's float64 scratch within about 2 MiB for very long channel axes.
 _SCRATCH_VALUES = 1 << 18
-_MAX_WIDTH = 512  # forward and backward alike
-_MAX_GATHERED = 512
+_MAX_WIDTH = 512  # forward, NCHW and channels-last alike
+_MAX_BWD = 384  # backward, NCHW and channels-last alike
 _DIRECT_FWD = 4096  # widest tile of the direct-sum forward (2.7 -> 2.3 ms vs 1024, conv1)
 # The forward's direct sums on wide (NCHW) tiles only up to this window: above it they take a
 # ring of squares, which the block path (float64 sums) now beats: AlexNet conv1 fp32,
@@ -146,13 +150,14 @@ def _caps(size: int, scale: float, k: float, hi: float) -> tuple[int, int]:
     return cap, abs_cap(cap)
 
 
-def _block(rows: int, gathered: bool) -> int:
-    """Columns per tile: a power of two in [16, 512] such that ``rows`` scratch rows of that
-    width hold at most about ``_SCRATCH_VALUES`` float64. It depends on the shape only, never
-    on the thread count, so tiles (and results) are the same whatever the threads."""
-    b = _MAX_GATHERED if gathered else _MAX_WIDTH
+def _block(rows: int, widest: int) -> int:
+    """Columns per tile: ``widest`` halved (to no less than 16) until ``rows`` scratch rows
+    of that width hold at most about ``_SCRATCH_VALUES`` float64. It depends on the shape
+    only, never on the thread count, so tiles are the same whatever the threads (and a
+    column's arithmetic never depends on its tile: results are the same for any width)."""
+    b = widest
     while b > 16 and rows * b > _SCRATCH_VALUES:
-        b //= 2
+        b = max(16, b // 2)
     return b
 
 
@@ -164,12 +169,12 @@ def _launch(
     prows = scratch_rows(length, spec.size)
     gathered = xv.shape[2] < WIDE_MIN  # tiles gathered into (L, B) scratch: x, y (dy, dx)
     if direct and not bwd:  # whole planes: long runs of memory, no ring to keep in cache
-        block = _DIRECT_FWD if not gathered else _MAX_GATHERED
+        block = _DIRECT_FWD if not gathered else _MAX_WIDTH
     elif direct:  # lines (channels-last) in tiles of 256, so even a batch slice has many tiles
         block = _DIRECT_BWD if not gathered else _DIRECT_LINES
     else:
         rows = prows + (2 * length if bwd else 0) + (length * (3 if bwd else 2) if gathered else 0)
-        block = _block(rows, gathered)
+        block = _block(rows, _MAX_BWD if bwd else _MAX_WIDTH)
     ntiles = num_tiles(xv.shape, block)
     return prows, block, ntiles, max(1, min(ntiles, 4 * nthreads))
 
