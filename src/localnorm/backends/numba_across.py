@@ -156,6 +156,13 @@ def bwd_tile(x, dy, o, i0, nb, plan, tplan, before, after, pre, run, s, pt, tt, 
     direct paths hand over because some |x| is past their cap: the fast walk would only fail).
     The first walk (p, t) is fast or checked as in :func:`fwd_tile`, with s in [1e-18, 1e18];
     the second (dx) reads p, t, x and dy.
+
+    Each step prefetches the rows the next step reads (``fetch``). At walk row 0 a walk emits
+    every row whose clipped window starts there (a third of the rows at window 65 of 96
+    channels); the fast first walk prefetches their dy, and the dx walk their x, dy and dx,
+    one row a step over the steps before. Without that the backward took 7.25 ms against
+    6.90 (AlexNet conv1 fp32, window 65, 2 threads, medians of 6 interleaved processes; the
+    same in the forward, for y, measured no gain).
     """
     coef = 2.0 * scale * beta
     if (single and (mode == POW_075 or mode == POW_05) and k >= K_MIN and tcap > 0.0
@@ -181,6 +188,8 @@ def bwd_walk_fast(x, dy, o, i0, nb, plan, before, pre, run, pt, tt, scale, k, mo
             ahead = row_at(c, length, True) + 1
             fetch_row(x, o, ahead, i0, nb, False)
             fetch_row(dy, o, ahead - before, i0, nb, False)
+            if 0 < c <= before + 1:  # dy of the rows emitted together at walk row 0
+                fetch_row(dy, o, length - c, i0, nb, False)
         if plan[0, c] and c < length - 1:
             last = prefix_block(x, o, i0, nb, c + 1, plan, pre, True, True)
             bad |= over_cap(pre[last], nb, tcap)
@@ -230,6 +239,10 @@ def bwd_walk_dx(x, dy, o, i0, nb, tplan, after, pre, run, pt, tt, dst, do, di0, 
             fetch_row(x, o, ahead, i0, nb, False)
             fetch_row(dy, o, ahead, i0, nb, False)
             fetch_row(dst, do, ahead, di0, nb, True)
+            if 0 < c <= after + 1:  # the rows emitted together at walk row 0 (see bwd_tile)
+                fetch_row(x, o, length - c, i0, nb, False)
+                fetch_row(dy, o, length - c, i0, nb, False)
+                fetch_row(dst, do, length - c, di0, nb, True)
         if tplan[0, c] and c < length - 1:
             prefix_block(tt, 0, 0, nb, c + 1, tplan, pre, False, True)
         lo, hi = emit_rows(c, after, length)
