@@ -127,7 +127,8 @@ def test_gather_and_scatter_move_every_value():
 @pytest.mark.parametrize("layout", ["nchw", "channels_last", "short_inner"])
 def test_direct_backward_every_small_window(layout):
     # float32 with size <= 9 and beta in {0.75, 0.5, 1} takes the direct-sum backward
-    # (numba_direct_grad): five-row fused loops up to size 5, nine-row sums above
+    # (numba_direct_grad): five-row fused loops up to size 5, nine-row sums above (on
+    # gathered tiles and channels-last lines; NCHW tiles take the block path above 5)
     x = spike((2, 24, 5, 7), channel=11, seed=31) * 1e-2
     if layout == "channels_last":
         x = x.to(memory_format=torch.channels_last)
@@ -140,21 +141,22 @@ def test_direct_backward_every_small_window(layout):
 
 
 def test_direct_paths_give_the_same_bits_in_both_layouts():
-    # NCHW tiles (squares straight from x up to size 5; the backward's rings up to 9) and
-    # channels-last lines (shifted sums of a padded line) add the same float32 terms in the
-    # same order. The forward of sizes 6-9 takes float64 block sums on NCHW tiles.
+    # NCHW tiles (squares straight from x, the backward's rings) and channels-last lines
+    # (shifted sums of a padded line) add the same float32 terms in the same order up to
+    # size 5. Above it NCHW tiles take float64 block sums, forward and backward.
     x = randn(3, 20, 6, 7, seed=34, scale=2.0)
     xc = x.to(memory_format=torch.channels_last)
     dy = randn(3, 20, 6, 7, seed=35)
     for size in range(1, 10):
         for beta in (0.75, 0.5, 1.0):
             spec = _spec(x, size, 0.8, beta, 1.5)
-            y, yc = numba_lrn.lrn_fwd(x, spec), numba_lrn.lrn_fwd(xc, spec)
             if size <= numba_lrn._DIRECT_WIDE_MAX:
-                assert torch.equal(y, yc), size
-            else:
-                torch.testing.assert_close(y, yc, rtol=1e-6, atol=0)
-            assert torch.equal(numba_lrn.lrn_bwd(x, dy, spec), numba_lrn.lrn_bwd(xc, dy, spec))
+                assert torch.equal(numba_lrn.lrn_fwd(x, spec), numba_lrn.lrn_fwd(xc, spec))
+                assert torch.equal(numba_lrn.lrn_bwd(x, dy, spec),
+                                   numba_lrn.lrn_bwd(xc, dy, spec)), size
+            else:  # each against the float64 reference
+                check(x, spec, dy=dy)
+                check(xc, spec, dy=dy)
 
 
 def test_within_gives_the_same_bits_in_both_layouts():

@@ -16,7 +16,7 @@ array (NCHW), each step prefetches the rows of the next (``numba_prefetch``): Al
 fp32, 2 threads, window 65: forward 5.0 -> 3.9 ms, backward 10.9 -> 8.9 ms. The float32 forward
 with a window of at most 9 (at most 5 on NCHW tiles) uses ``numba_direct`` instead
 (channels-last lines in place, with no gather), the float32 backward with a window of at most
-9 ``numba_direct_grad``.
+9 (at most 5 on NCHW tiles) ``numba_direct_grad``.
 
 One kernel per path and direction (lines, direct tiles, block tiles), so a process compiles
 only the paths its calls take: a first float32 forward on NCHW with a window of 5 compiles in

@@ -1,4 +1,5 @@
-"""Direct-sum float32 backward of LRN across channels for small windows (size <= 9).
+"""Direct-sum float32 backward of LRN across channels for small windows (size <= 9; on NCHW
+tiles <= 5, where the block path is faster above: ``numba_lrn._DIRECT_WIDE_MAX``).
 
     s = k + A * sum_{W(c)} x^2,  p = s^-beta,  t_c = dy_c x_c p_c / s_c,
     dx_i = dy_i p_i - 2 A beta x_i * sum_{c: i in W(c)} t_c

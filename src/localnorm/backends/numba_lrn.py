@@ -4,7 +4,7 @@ Forward is one pass over memory (read x, write y) and backward one pass (read x 
 write dx) that recomputes the denominator s in thread-local scratch. Window sums use block
 prefix and suffix sums (``numba_window``): O(1) per element for any window size, with no
 subtraction of partial sums, accumulated in float64; float32 inputs with windows of at most
-9 (every practical LRN; the forward on NCHW tiles up to 5, ``_DIRECT_WIDE_MAX``) take the
+9 (every practical LRN; on NCHW tiles up to 5, ``_DIRECT_WIDE_MAX``) take the
 direct float32 sums of ``numba_direct`` (forward) and ``numba_direct_grad`` (backward) instead
 (AlexNet conv1, 2 threads, kernels alone: forward
 4.2 -> 2.1 ms NCHW, 6.5 -> 2.5 ms channels-last; backward 10 -> 5.2-6.4 ms); on NCHW tiles a
@@ -69,10 +69,14 @@ _SCRATCH_VALUES = 1 << 18
 _MAX_WIDTH = 512  # forward, NCHW and channels-last alike
 _MAX_BWD = 384  # backward, NCHW and channels-last alike
 _DIRECT_FWD = 4096  # widest tile of the direct-sum forward (2.7 -> 2.3 ms vs 1024, conv1)
-# The forward's direct sums on wide (NCHW) tiles only up to this window: above it they take a
-# ring of squares, which the block path (float64 sums) now beats: AlexNet conv1 fp32,
-# 2 threads, kernel alone: sizes 6-9 3.6-3.8 ms direct, 2.84 ms block (size 5: 2.16 direct,
-# 2.82 block). Channels-last lines keep the direct sums up to 9 (size 9: 3.7 ms, block 6.7).
+# Direct sums on wide (NCHW) tiles only up to this window, forward and backward: above it
+# they take rings, which the block path (float64 sums) now beats. AlexNet conv1 fp32,
+# 2 threads, kernels alone: forward sizes 6-9 3.6-3.8 ms direct, 2.84 ms block (size 5: 2.16
+# direct, 2.82 block); backward (session 12, medians of 4 interleaved processes) sizes 6 / 7 /
+# 9 7.20 / 7.25 / 7.45 ms direct, 6.57 / 6.70 / 6.74 block; conv2 sizes 7 / 9 5.17 / 5.32
+# against 4.72 / 4.76, GoogLeNet (32, 64, 56, 56) 4.87 / 4.98 against 4.75 / 4.76. Gathered
+# tiles and channels-last lines keep the direct sums up to 9 (size 9 forward: 3.7 ms, block
+# 6.7; backward 5.5-6.5 against 12.3).
 _DIRECT_WIDE_MAX = 5
 _DIRECT_BWD = 4096  # widest tile of the direct-sum backward (its rings: 160 KiB per 1024)
 _DIRECT_LINES = 256  # lines (or gathered columns) per tile of the direct-sum backward
@@ -232,7 +236,8 @@ def _across_bwd(
 ) -> None:
     xv, dyv, dxv = _np(xc, spec.dim, dy, out)
     k = float(spec.k)
-    direct = xv.dtype == np.float32 and direct_bwd_ok(spec.size, spec.beta, k)
+    direct = (xv.dtype == np.float32 and direct_bwd_ok(spec.size, spec.beta, k)
+              and (spec.size <= _DIRECT_WIDE_MAX or xv.shape[2] < WIDE_MIN))
     prows, block, ntiles, nchunks = _launch(xv, spec, nthreads, True, direct)
     plan = _plan(xv.shape[1], spec.after, spec.size)  # mirrored, as the block path walks
     tplan = _plan(xv.shape[1], spec.before, spec.size)
