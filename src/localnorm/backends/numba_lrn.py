@@ -165,6 +165,13 @@ def _block(rows: int, widest: int) -> int:
     return b
 
 
+def _direct_layout(size: int, xv: np.ndarray) -> bool:
+    """Whether the direct sums serve this window on this (O, L, I) view: up to
+    ``_DIRECT_WIDE_MAX`` on wide (NCHW) tiles, where the block path is faster above; up to 9
+    (the direct paths' own limit, checked by the caller) on gathered tiles and lines."""
+    return size <= _DIRECT_WIDE_MAX or xv.shape[2] < WIDE_MIN
+
+
 def _launch(
     xv: np.ndarray, spec: LRNSpec, nthreads: int, bwd: bool, direct: bool = False
 ) -> tuple[int, ...]:
@@ -215,7 +222,7 @@ def _across_fwd(xc: torch.Tensor, out: torch.Tensor, spec: LRNSpec, nthreads: in
     xv, yv = _np(xc, spec.dim, out)
     scale = float(spec.scale)
     direct = (xv.dtype == np.float32 and direct_ok(spec.size, scale, float(spec.k))
-              and (spec.size <= _DIRECT_WIDE_MAX or xv.shape[2] < WIDE_MIN))
+              and _direct_layout(spec.size, xv))
     prows, block, ntiles, nchunks = _launch(xv, spec, nthreads, False, direct)
     params = _params(spec)
     if not direct:  # the block path walks the mirrored window
@@ -237,7 +244,7 @@ def _across_bwd(
     xv, dyv, dxv = _np(xc, spec.dim, dy, out)
     k = float(spec.k)
     direct = (xv.dtype == np.float32 and direct_bwd_ok(spec.size, spec.beta, k)
-              and (spec.size <= _DIRECT_WIDE_MAX or xv.shape[2] < WIDE_MIN))
+              and _direct_layout(spec.size, xv))
     prows, block, ntiles, nchunks = _launch(xv, spec, nthreads, True, direct)
     plan = _plan(xv.shape[1], spec.after, spec.size)  # mirrored, as the block path walks
     tplan = _plan(xv.shape[1], spec.before, spec.size)
