@@ -55,15 +55,16 @@ else:
 SWEEP = [3, 5, 9, 17, 33, 65]
 # Variants of triton_lrn.TUNING timed against the defaults:
 # (overrides, shape index, dtype, size, layout). SEG is the segmented-scan kernel everywhere.
-SEG = {"ring_max_n": 0, "line_max_n": 0}
-TUNE = [(SEG, 0, "fp32", 5, "nchw"), (SEG, 0, "fp32", 5, "cl"), (SEG, 0, "bf16", 5, "cl"),
-        ({"ring_bwd": 0}, 0, "fp32", 5, "nchw"),
-        ({"fast_pow": 1}, 0, "fp32", 5, "nchw"), ({"fast_pow": 1}, 0, "fp32", 5, "cl"),
-        ({"fast_pow": 1}, 0, "fp32", 9, "cl")]
-TUNE += [({"ring_fwd_rows": 16}, shape, "fp32", 5, "nchw") for shape in (0, 1, 2, 3)]
-TUNE += [(tn, 0, "fp32", n, "cl") for tn, n in (
-    ({"line_bwd_block": 128}, 5), ({"line_bwd_block": 512}, 5),
-    ({"line_bwd_block": 128}, 9), ({"line_block": 512}, 5))]
+# Earlier sessions' ring and line variants are in docs/BENCHMARKS.md; these are the walk's
+# (windows longer than 9 along a strided axis), beside the segmented scans it replaced.
+SEG = {"ring_max_n": 0, "line_max_n": 0, "walk_max_n": 0}
+OLD = {"walk_max_n": 0}
+TUNE = [(tn, 0, "fp32", 65, "nchw") for tn in (
+    {}, OLD, {"walk_tiles64": 0}, {"walk_group": 8}, {"walk_tiles64": 0, "walk_group": 8},
+    {"walk_pos": 128}, {"walk_rows": 64}, {"walk_bwd": 0})]
+TUNE += [(tn, 0, "fp32", n, "nchw") for tn, n in (({}, 17), ({}, 33), ({}, 3))]
+TUNE += [(tn, 1, "fp32", 65, "nchw") for tn in ({}, OLD, {"walk_bwd": 0}, {"walk_tiles64": 0})]
+TUNE += [(tn, 3, "fp32", 65, "nchw") for tn in ({},)]
 
 
 GPU_PLAN = {"fwd_tile": 2048, "cl_rows": 32}
@@ -139,6 +140,15 @@ def correctness_items() -> list[dict[str, Any]]:
                       tune={"line_block": 4096, "line_warps": 8}))
     items.append(dict(region="across", dtype="fp32", layout="cl", size=9, kind="spike",
                       tune={"fast_pow": 1}))
+    # the walk kernels: fused and two-pass backward, small tiles (many programs), groups of 8
+    for tune in ({}, {"walk_bwd": 0}, {"walk_rows": 16, "walk_bwd_rows": 16, "walk_pos": 32},
+                 {"walk_group": 8}):
+        for size in (10, 17, 33, 65):
+            items.append(dict(region="across", dtype="fp32", layout="nchw", size=size,
+                              kind="spike", tune=tune))
+        items.append(dict(region="across", dtype="bf16", layout="nchw", size=17, tune=tune))
+        items.append(dict(region="across", dtype="fp64", layout="nchw", size=33, tune=tune))
+        items.append(dict(region="within", dtype="fp32", layout="nchw", size=11, tune=tune))
     for tune in ({"fast_pow": 0}, {"fast_pow": 1}):  # POW 1 (beta != 0.75) and POW 4
         for layout, size in (("nchw", 5), ("nchw", 65), ("cl", 5), ("nchw", 255)):
             items.append(dict(region="across", dtype="fp32", layout=layout, size=size,
@@ -336,8 +346,9 @@ def timing_items() -> list[dict[str, Any]]:
     items += [dict(shape=SHAPES[0], dtype="bf16", size=5, layout="cl")]
     items += [dict(shape=SHAPES[0], dtype="fp32", size=n, layout="cl") for n in (3, 9)]
     items += [dict(shape=SHAPES[0], dtype="fp32", size=n, sweep=True) for n in SWEEP if n != 5]
-    items += [dict(shape=s, dtype=d, size=5, compiled=True) for s in SHAPES
-              for d in ("fp32", "bf16")]
+    if "--no-compile" not in sys.argv:
+        items += [dict(shape=s, dtype=d, size=5, compiled=True) for s in SHAPES
+                  for d in ("fp32", "bf16")]
     return items
 
 
@@ -411,8 +422,35 @@ def _task(task: tuple[str, Any]) -> Any:
 
 def _tune_item(tune: tuple[Any, ...]) -> dict[str, Any]:
     _, shape, dtype, size, layout = tune
-    return dict(shape=SHAPES[shape], dtype=dtype, size=size, layout=layout,
-                only=["fwd", "bwd"])
+    only = ["copy", "fwd", "bwd", "fwdbwd"] if ONLY_TUNE else ["fwd", "bwd"]
+    return dict(shape=SHAPES[shape], dtype=dtype, size=size, layout=layout, only=only)
+
+
+ONLY_TUNE = "--only-tune" in sys.argv
+
+
+def _registers(item: dict[str, Any]) -> dict[str, Any]:
+    """n_regs / n_spills of each kernel one forward and one backward of ``item`` launch."""
+    tri, _ = _backend()
+    seen: dict[str, Any] = {}
+    launch = tri._launch
+
+    def spy(kernel: Any, plan: Any, args: Any, meta: Any) -> Any:
+        h = launch(kernel, plan, args, meta)
+        seen[kernel.fn.__name__] = [getattr(h, "n_regs", None), getattr(h, "n_spills", None)]
+        return h
+
+    tri._launch = spy
+    try:
+        fns, _ = case(item["shape"], item["dtype"], item["size"], item.get("layout", "nchw"),
+                      only=["fwd", "bwd"])
+        for fn in fns.values():
+            fn()
+    except Exception as exc:
+        seen["error"] = repr(exc)
+    finally:
+        tri._launch = launch
+    return seen
 
 
 BYTES = {"copy": 2, "fwd": 2, "bwd": 3, "fwdbwd": 5, "eager_fwd": 2, "eager_fwdbwd": 5,
@@ -641,7 +679,8 @@ def print_tune(out: dict[str, Any]) -> None:
         cells = [f"{n} {v[0]:.1f}us (default {ref[n][0]:.1f})" if n in ref else
                  f"{n} {v[0]:.1f}us" for n, v in t["us"].items()]
         print(f"tune {t['tune']} {tuple(it['shape'])} {it['dtype']} {it['layout']} "
-              f"n={it['size']}: " + "; ".join(cells) + (f" {t['skipped']}" if t["skipped"] else ""))
+              f"n={it['size']}: " + "; ".join(cells) + (f" {t['skipped']}" if t["skipped"] else "")
+              + f" regs/spills {t.get('regs')}")
 
 
 def main() -> None:
@@ -650,14 +689,19 @@ def main() -> None:
     ap.add_argument("--dry-run", "--cpu", action="store_true", dest="dry")
     ap.add_argument("--budget", type=float, default=190.0, help="seconds; later items skip")
     ap.add_argument("--workers", type=int, default=2 if DRY else 8)
+    ap.add_argument("--no-compile", action="store_true", help="no torch.compile timings")
+    ap.add_argument("--only-tune", action="store_true",
+                    help="time only the TUNE variants (with the copy), no correctness items")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     out: dict[str, Any] = {"meta": meta(), "correctness": [], "timing": [], "tune": []}
     print(json.dumps(out["meta"]), flush=True)
     out["yardstick"] = yardstick()
-    timed = timing_items()
+    timed = [] if ONLY_TUNE else timing_items()
     # correctness first (it matters most), then compiles for the timing phase, inductor last
-    tasks: list[tuple[str, Any]] = [("probe", None)] + [("check", c) for c in correctness_items()]
+    tasks: list[tuple[str, Any]] = [("probe", None)]
+    if not ONLY_TUNE:
+        tasks += [("check", c) for c in correctness_items()]
     tasks += [("warm", (t, None)) for t in timed if not t.get("compiled")]
     tasks += [("warm", (_tune_item(tn), tn[0])) for tn in TUNE]
     tasks += [("warm", (t, None)) for t in timed if t.get("compiled")]
@@ -678,12 +722,13 @@ def main() -> None:
         old = _tuned(tn[0])
         try:
             r = time_item(_tune_item(tn), copy_us, args.budget)
+            regs = _registers(_tune_item(tn)) if not DRY else {}
         finally:
             _backend()[0].TUNING.clear()
             _backend()[0].TUNING.update(old)
         out["tune"].append(dict(tune=tn[0], item=_tune_item(tn), us=r["us"], errors=r["errors"],
-                                skipped=r.get("skipped")))
-    out["overhead"] = overhead()
+                                skipped=r.get("skipped"), regs=regs))
+    out["overhead"] = {} if ONLY_TUNE else overhead()
     out["meta"]["pow_fallbacks"] = dict(_backend()[0].STATE)
     out["path"] = os.path.join(args.out, "gpu_check.json")
     with open(out["path"], "w") as f:

@@ -20,7 +20,8 @@ DEV = "cuda" if torch.cuda.is_available() else "cpu"
 # The GPU's plan: segmented scans (slow in the interpreter, so on small tensors only), rows in
 # registers, 32 rows when the window axis is contiguous. The interpreter's default computes
 # the same segment sums as masked reductions over large tiles.
-GPU_PLAN = {"fwd_tile": 2048, "cl_rows": 32, "scan": 0}
+GPU_PLAN = {"fwd_tile": 2048, "cl_rows": 32, "scan": 0, "walk_rows": 64, "walk_bwd_rows": 128,
+            "walk_pos": 128}
 
 
 @pytest.fixture(autouse=True)
@@ -299,7 +300,10 @@ def test_why_not():
 # there, and their variants: every one must match the reference on every shape.
 KERNEL_VARIANTS = {
     "ring": {},
-    "segmented": {"ring_max_n": 0},
+    "segmented": {"ring_max_n": 0, "walk_max_n": 0},
+    "walk": {"ring_max_n": 0},
+    "walk two-pass backward": {"ring_max_n": 0, "walk_bwd": 0},
+    "walk tiles of 8 rows": {"ring_max_n": 0, "walk_rows": 8, "walk_bwd_rows": 8},
     "ring two-pass backward": {"ring_bwd": 0},
     "ring rows clamped everywhere": {"ring_even": 0},
     "ring on a contiguous axis": {"ring_cl": 1, "line_max_n": 0},
@@ -355,6 +359,58 @@ def test_ring_dtypes(variant, layout, dtype, monkeypatch):
     assert half_ok(dx, float(np.max(np.abs(pdx.double().numpy() - dx_ref))), dx_ref, dtype)
 
 
+# The walk kernels (windows longer than 9 along a strided axis): the interpreter's tiles, the
+# GPU's (tl.associative_scan, 64 or 128 rows and 128 positions a program), small tiles (many
+# programs, each fused backward program recomputing the halo rows of t its neighbours own),
+# two walk passes for the backward, groups of 4 rows, the steps unrolled, and loads a step
+# ahead with float32 tiles; each way of summing a window: one group of rows (17 = 16 + 1), a
+# remainder (18, 100), several whole groups (33, 65), the largest groups (255: 32 rows).
+WALK_VARIANTS = {
+    "interpreter tiles": {},
+    "gpu tiles": GPU_PLAN,
+    "small tiles": {"walk_rows": 16, "walk_bwd_rows": 8, "walk_pos": 8},
+    "two-pass backward": {"walk_bwd": 0, "walk_rows": 16},
+    "groups of 4": {"walk_group": 4, "walk_rows": 32},
+    "steps unrolled": {"walk_loop": 0, "walk_rows": 32, "walk_bwd_rows": 32},
+    "a step ahead, float32 tiles": {"walk_loop": 2, "walk_tiles64": 0, "walk_rows": 32,
+                                    "walk_bwd_rows": 16},
+}
+
+
+WALK_SIZES = [(10, None), (17, None), (18, 0), (33, None), (65, 64), (100, None), (255, None)]
+
+
+@pytest.mark.parametrize("variant,size,before", [
+    (v, n, b) for v in WALK_VARIANTS for n, b in WALK_SIZES
+    if v != "groups of 4" or n <= 44])  # groups of G rows serve windows of up to 11 G
+def test_walk_long_windows(variant, size, before, monkeypatch):
+    for key, val in WALK_VARIANTS[variant].items():
+        monkeypatch.setitem(triton_lrn.TUNING, key, val)
+    x = spike((2, 70, 3, 2), channel=37)
+    _check(x, size, alpha=1.0, k=1e-6, before=before)
+    dy = randn(*x.shape, seed=11)
+    assert all(torch.equal(a, b) for a, b in zip(_run(x, dy, size, before=before),
+                                                  _run(x, dy, size, before=before),
+                                                  strict=True))
+
+
+def test_walk_dtypes_and_within(monkeypatch):
+    """float64 (scratch in float64), bfloat16 (u in a float32 scratch), and a within-channel
+    window along H (the walk) and W (the segmented scans)."""
+    x = randn(2, 40, 3, 3, seed=15, scale=3.0, dtype=torch.float64)
+    _check(x, 17, rtol=1e-12, alpha=0.9)
+    xb = randn(2, 40, 3, 3, seed=15, scale=3.0).to(torch.bfloat16)
+    dy = randn(2, 40, 3, 3, seed=16).to(torch.bfloat16)
+    y, dx = _run(xb, dy, 17, alpha=0.9, k=1.0)
+    assert y.dtype == dx.dtype == torch.bfloat16
+    y_ref, dx_ref, _ = _refs(xb, dy, 17, alpha=0.9, k=1.0)
+    py, pdx = _peer(xb, dy, 17, "across")
+    assert half_ok(y, float(np.max(np.abs(py.double().numpy() - y_ref))), y_ref, torch.bfloat16)
+    assert half_ok(dx, float(np.max(np.abs(pdx.double().numpy() - dx_ref))), dx_ref,
+                   torch.bfloat16)
+    _check(randn(2, 3, 30, 12, seed=6, scale=2.0), 11, region="within", alpha=1.0)
+
+
 def _kernels_launched(monkeypatch, *fns):
     """(kernel name, EVEN) of each launch, one list per function called."""
     names: list = []
@@ -372,20 +428,28 @@ def _kernels_launched(monkeypatch, *fns):
 
 
 @pytest.mark.parametrize("case", ["nchw", "cl", "cl-long", "rank3-within", "long", "within",
-                                  "two-pass", "odd-c"])
+                                  "two-pass", "odd-c", "long-two-pass", "longest",
+                                  "long-within"])
 def test_which_kernels_run(case, monkeypatch):
     """Windows up to 9 along a strided axis take the ring kernels (the backward in one walk),
-    along the contiguous axis the line kernels (one pass each way); longer windows the
-    segmented scans."""
+    along the contiguous axis the line kernels (one pass each way); longer windows along a
+    strided axis the walk kernels (the backward in one kernel), up to ``walk_max_n``; the
+    rest the segmented scans."""
     shape, size, region, want_fwd, want_bwd = {
         "nchw": ((2, 32, 3, 3), 5, "across", ["_ring_pass_kernel"], ["_ring_bwd_kernel"]),
         "cl": ((2, 32, 3, 3), 5, "across", ["_line_fwd_kernel"], ["_line_bwd_kernel"]),
         "cl-long": ((2, 32, 3, 3), 11, "across", ["_lrn_pass_kernel"],
                     ["_lrn_pass_kernel"] * 2),
+        "long-two-pass": ((2, 32, 3, 3), 11, "across", ["_walk_pass_kernel"],
+                          ["_walk_pass_kernel"] * 2),
+        "longest": ((1, 200, 1, 2), 353, "across", ["_lrn_pass_kernel"],
+                    ["_lrn_pass_kernel"] * 2),
+        "long-within": ((2, 3, 30, 5), 11, "within", ["_walk_pass_kernel", "_lrn_pass_kernel"],
+                        ["_walk_pass_kernel", "_lrn_pass_kernel"] * 2),
         # a rank-3 input's own length would be a compile-time constant: no line kernels
         "rank3-within": ((2, 3, 6), 3, "within", ["_lrn_pass_kernel"],
                          ["_lrn_pass_kernel"] * 2),
-        "long": ((2, 32, 3, 3), 11, "across", ["_lrn_pass_kernel"], ["_lrn_pass_kernel"] * 2),
+        "long": ((2, 32, 3, 3), 11, "across", ["_walk_pass_kernel"], ["_walk_bwd_kernel"]),
         "within": ((2, 3, 6, 5), 3, "within", ["_ring_pass_kernel", "_lrn_pass_kernel"],
                    ["_ring_pass_kernel", "_lrn_pass_kernel"] * 2),
         "two-pass": ((2, 32, 3, 3), 5, "across", ["_ring_pass_kernel"],
@@ -394,6 +458,8 @@ def test_which_kernels_run(case, monkeypatch):
     }[case]
     if case == "two-pass":
         monkeypatch.setitem(triton_lrn.TUNING, "ring_bwd", 0)
+    if case == "long-two-pass":
+        monkeypatch.setitem(triton_lrn.TUNING, "walk_bwd", 0)
     x = randn(*shape, seed=17).to(DEV)
     if case.startswith("cl"):
         x = x.contiguous(memory_format=torch.channels_last)

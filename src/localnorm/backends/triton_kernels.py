@@ -17,10 +17,12 @@ at compile time the segment boundaries fold into the unrolled in-thread scan.
 Trade-off: a program reads its inputs two or three times at small shifts; the repeats hit
 L1/L2, so HBM traffic stays one read of each input and one write of each output.
 
-Windows of at most 9 terms along a strided axis take the ring kernels at the end of this file
+Windows of at most 9 terms along a strided axis take the ring kernels further down this file
 instead (``_ring_pass_kernel``, ``_ring_bwd_kernel``): direct sums over rows kept in
 registers, 27-31 sm_90 SASS instructions an element for the forward (tiles of 32 or 16 rows)
-against the scans' 36.
+against the scans' 36. Longer ones along a strided axis take the walk kernels at the end
+(``_walk_pass_kernel``, ``_walk_bwd_kernel``: groups of G rows, one position a thread), and
+windows along the contiguous axis up to 9 the line kernels.
 
 Powers s**e: ``POW`` 0 uses libdevice ``pow`` (float64 on GPU); 1 splits s = 2^E * m, takes
 log2(m) with the MUFU ``lg2.approx`` on m in [1, 2) and rebuilds 2^int from exponent bits, so
@@ -650,3 +652,258 @@ def _line_bwd_kernel(
         if jj == after:
             uc = u
     tl.store(dx_ptr + addr, _dx(uc, xc, tw, a, nb).to(dx_ptr.dtype.element_ty), mask=valid)
+
+
+# ---------------------------------------------------------------- walk kernel (long windows)
+# Windows longer than the ring's along a strided axis. A program owns CT output rows of BO*BI
+# positions (one per thread on GPU) and walks them in groups of G rows (G <= N - 1, a power of
+# two). With N - 1 = Q G + RM, the window of start a = a0 + g G + j (a0 = the program's first
+# start, j < G) splits at group edges into
+#   head:   rows a .. the end of group g      (suffix sums of the group's tile, reversed scan)
+#   middle: the whole groups g + 1 .. g + Q - 1, and also g + Q where j >= G - RM
+#   tail:   rows from the start of the window's last group to a + N - 1.
+# The tail rows of all G starts form one G-row tile starting RM rows into group g + Q: its
+# first G - RM rows lie in group g + Q, the last RM in group g + Q + 1, so the tails are a
+# segmented prefix scan of that tile plus, for the first segment, the first RM rows of group
+# g + Q ("carry", the previous step's second segment). Group totals (carry + the first
+# segment's sum) go into a ring of named values, newest first; the middle is the sum of the
+# Q - 1 newest. Every term is a sum of squares (or of t) added once: nothing is subtracted, so
+# a large element cannot make a later sum drift or go negative (DESIGN.md section 4), and the
+# work per element is O(1 + Q / G) whatever N is. Q prologue steps fill the ring and carry.
+# Each step loads three G-row tiles (head, tail, and x at the output rows), all but the first
+# touch of each row hitting L1/L2, and stores one.
+WALK_SLOTS = tl.constexpr(9)  # ring slots: Q - 1 <= 9, so N <= 11 G
+
+
+@triton.jit
+def _add(a, b):
+    return a + b
+
+
+@triton.jit
+def _cum(v, j, B: tl.constexpr, G: tl.constexpr, REV: tl.constexpr, SCAN: tl.constexpr):
+    """Inclusive cumulative sums of the (G, P) tile v down its rows (up from the last if REV),
+    restarting at row B (B = G: no restart). SCAN 0: scans (GPU); 1: masked (G, G, P)
+    reductions (the interpreter: a few NumPy operations instead of one Python call per
+    element)."""
+    if SCAN == 0:
+        if B < G:
+            f = ((j == 0) | (j == B)).to(tl.int32) + tl.zeros(v.shape, tl.int32)
+            out, _ = tl.associative_scan((v, f), 0, _seg_add)
+        else:
+            out = tl.associative_scan(v, 0, _add, reverse=REV)
+    else:
+        i = tl.arange(0, G)[None, :, None]
+        jj = j[:, :, None]
+        keep = (i >= jj) if REV else (i <= jj)
+        if B < G:
+            keep = keep & ((i >= B) == (jj >= B))
+        out = tl.sum(tl.where(keep, v[None, :, :], 0.0), axis=1)
+    return out
+
+
+@triton.jit
+def _newest(Q1: tl.constexpr, t0, t1, t2, t3, t4, t5, t6, t7, t8, z):
+    """Sum of the Q1 newest ring values (z, zeros, for Q1 = 0)."""
+    s = z
+    if Q1 > 0:
+        s = _ring_sum(t0, t1, t2, t3, t4, t5, t6, t7, t8, Q1, False)
+    return s
+
+
+@triton.jit
+def _walk_src(src_ptr, row, posc, L, sL, SRC: tl.constexpr, ACC: tl.constexpr,
+              BIG: tl.constexpr, SUMT: tl.constexpr, LD: tl.constexpr, BP: tl.constexpr,
+              NR: tl.constexpr):
+    """The summand at rows ``row`` (G, 1) in SUMT. LD 0: the SRC summand (0: src, 1: src**2)
+    of a strided view, zero outside [0, L); LD 1: a program's private scratch of NR rows of
+    BP (``_walk_bwd_kernel``; rows past it, which only a prefetch reads, clamped)."""
+    if LD == 0:
+        v = _ldc(src_ptr, row, posc, L, sL, ACC, BIG)
+        if SRC == 1:
+            v = v * v
+    else:
+        v = tl.load(src_ptr + tl.minimum(row, NR - 1) * BP + tl.arange(0, BP)[None, :])
+    return v.to(SUMT)
+
+
+@triton.jit
+def _walk_tiles(src_ptr, x_ptr, aux_ptr, a0, c0, g, j, posc, L, sL, N: tl.constexpr,
+                G: tl.constexpr, SRC: tl.constexpr, EPI: tl.constexpr, LD: tl.constexpr,
+                ACC: tl.constexpr, BIG: tl.constexpr, TT: tl.constexpr, BP: tl.constexpr,
+                NR: tl.constexpr):
+    """Step g's loads: the tail tile (summands in TT at rows a0 + (g + Q) G + RM + j), the
+    head tile (rows a0 + g G + j), and x and the aux stream (dy or u) at the output rows
+    c0 + g G + j (zeros where the epilogue needs none)."""
+    Q: tl.constexpr = (N - 1) // G
+    RM: tl.constexpr = (N - 1) % G
+    v = _walk_src(src_ptr, a0 + ((g + Q) * G + RM) + j, posc, L, sL, SRC, ACC, BIG, TT, LD,
+                  BP, NR)
+    h = _walk_src(src_ptr, a0 + g * G + j, posc, L, sL, SRC, ACC, BIG, TT, LD, BP, NR)
+    c = c0 + g * G + j
+    xv = tl.zeros(h.shape, ACC)
+    av = xv
+    if EPI != 0:
+        xv = _ldc(x_ptr, c, posc, L, sL, ACC, BIG)
+    if EPI >= 4:
+        av = _ldc(aux_ptr, c, posc, L, sL, ACC, BIG)
+    return v, h, xv, av
+
+
+@triton.jit
+def _walk_step(v, h, xv, av, carry, t0, t1, t2, t3, t4, t5, t6, t7, t8, z, c0, g, j,
+               own0, own1, out_ptr, u_ptr, pos, pmask, L, sL, k, a, nb, N: tl.constexpr,
+               G: tl.constexpr, EPI: tl.constexpr, ACC: tl.constexpr, BIG: tl.constexpr,
+               POW: tl.constexpr, SCAN: tl.constexpr, BP: tl.constexpr):
+    """Step g of a walk from its tiles: the window sums of its G starts, the epilogue, and
+    the new carry and ring (see the comment above ``WALK_SLOTS``)."""
+    Q: tl.constexpr = (N - 1) // G
+    RM: tl.constexpr = (N - 1) % G
+    B: tl.constexpr = G - RM  # the tail tile's second segment starts at this row
+    seg1 = j < B
+    total = carry + tl.sum(tl.where(seg1, v, 0.0), axis=0).to(z.dtype)  # group g + Q
+    mid = _newest(Q - 1, t0, t1, t2, t3, t4, t5, t6, t7, t8, z)
+    tail = _cum(v, j, B, G, False, SCAN)
+    head = _cum(h, j, G, G, True, SCAN)
+    rest = tl.where(seg1, (mid + carry)[None, :], (mid + total)[None, :]) + tail.to(z.dtype)
+    ws = (head.to(z.dtype) + rest).to(ACC)
+    c = c0 + g * G + j
+    cm = (c >= 0) & (c < L)
+    if EPI == 6:  # the fused backward's first walk: t (private rows) and u (own rows)
+        u, t = _u_t(av, xv, ws, k, a, nb, POW)
+        tl.store(out_ptr + (g * G + j) * BP + tl.arange(0, BP)[None, :], t)
+        _st(u_ptr, c, pos, cm & (c >= own0) & (c < own1), pmask, sL, u, BIG)
+    elif EPI == 7:  # its second: dx
+        _st(out_ptr, c, pos, cm, pmask, sL, _dx(av, xv, ws, a, nb), BIG)
+    elif EPI == 0:
+        _epilogue(ws, ws, c, cm, pos, pmask, out_ptr, u_ptr, out_ptr, sL, k, a, nb, EPI, ACC,
+                  BIG, POW)
+    elif EPI == 1:
+        _epilogue(ws, xv, c, cm, pos, pmask, out_ptr, u_ptr, out_ptr, sL, k, a, nb, EPI, ACC,
+                  BIG, POW)
+    else:
+        _epilogue(ws, xv, c, cm, pos, pmask, out_ptr, u_ptr, out_ptr, sL, k, a, nb, EPI, ACC,
+                  BIG, POW, av)
+    if RM > 0:
+        carry = tl.sum(tl.where(seg1, 0.0, v), axis=0).to(z.dtype)  # the first RM rows of g+Q+1
+    t0, t1, t2, t3, t4, t5, t6, t7, t8 = _push(total, t0, t1, t2, t3, t4, t5, t6, t7)
+    return carry, t0, t1, t2, t3, t4, t5, t6, t7, t8
+
+
+@triton.jit
+def _walk(src_ptr, x_ptr, aux_ptr, u_ptr, out_ptr, a0, c0, own0, own1, pos, posc, pmask, L,
+          sL, k, a, nb, N: tl.constexpr, G: tl.constexpr, STEPS: tl.constexpr,
+          SRC: tl.constexpr, EPI: tl.constexpr, LD: tl.constexpr, ACC: tl.constexpr,
+          BIG: tl.constexpr, POW: tl.constexpr, SUMT: tl.constexpr, SCAN: tl.constexpr,
+          BP: tl.constexpr, NR: tl.constexpr, LOOP: tl.constexpr, TT: tl.constexpr):
+    """STEPS steps of G rows: the window sums ws of starts a0 + g G + j, then an epilogue at
+    rows c = c0 + g G + j (``_epilogue``'s EPI 0, 1, 4, 5 at rows of [0, L), with aux_ptr dy
+    (4) or u (5); 6: the fused backward's first walk, which stores t at out_ptr's private rows
+    g G + j and u = dy s^-beta (aux_ptr: dy) at the rows c of [own0, own1) inside [0, L); 7:
+    its second, dx from ws, u (aux_ptr) and x). Q prologue steps first fill the carry and
+    the ring. LOOP 0: the steps unrolled; 1: a loop; 2: a loop that loads step g + 1's tiles
+    before step g's stores (the compiler cannot move a load above a store that might alias
+    it). The tiles' summands and scans are in TT, the group totals, carry and the sums of
+    the parts in SUMT (TT = ACC with SUMT = float64 leaves no float32 chain longer than G - 1
+    additions)."""
+    Q: tl.constexpr = (N - 1) // G
+    RM: tl.constexpr = (N - 1) % G
+    j = tl.arange(0, G)[:, None]
+    seg1 = j < G - RM
+    z = tl.zeros((BP,), SUMT)
+    t0, t1, t2, t3, t4, t5, t6, t7, t8 = z, z, z, z, z, z, z, z, z
+    carry = z
+    for g in tl.static_range(-Q, 0):  # the tails of the Q groups before step 0's
+        v = _walk_src(src_ptr, a0 + ((g + Q) * G + RM) + j, posc, L, sL, SRC, ACC, BIG, TT,
+                      LD, BP, NR)
+        total = carry + tl.sum(tl.where(seg1, v, 0.0), axis=0).to(SUMT)
+        if RM > 0:
+            carry = tl.sum(tl.where(seg1, 0.0, v), axis=0).to(SUMT)
+        t0, t1, t2, t3, t4, t5, t6, t7, t8 = _push(total, t0, t1, t2, t3, t4, t5, t6, t7)
+    if LOOP == 0:
+        for g in tl.static_range(STEPS):
+            v, h, xv, av = _walk_tiles(src_ptr, x_ptr, aux_ptr, a0, c0, g, j, posc, L, sL, N,
+                                       G, SRC, EPI, LD, ACC, BIG, TT, BP, NR)
+            carry, t0, t1, t2, t3, t4, t5, t6, t7, t8 = _walk_step(
+                v, h, xv, av, carry, t0, t1, t2, t3, t4, t5, t6, t7, t8, z, c0, g, j, own0,
+                own1, out_ptr, u_ptr, pos, pmask, L, sL, k, a, nb, N, G, EPI, ACC, BIG, POW,
+                SCAN, BP)
+    elif LOOP == 1:
+        for g in range(STEPS):
+            v, h, xv, av = _walk_tiles(src_ptr, x_ptr, aux_ptr, a0, c0, g, j, posc, L, sL, N,
+                                       G, SRC, EPI, LD, ACC, BIG, TT, BP, NR)
+            carry, t0, t1, t2, t3, t4, t5, t6, t7, t8 = _walk_step(
+                v, h, xv, av, carry, t0, t1, t2, t3, t4, t5, t6, t7, t8, z, c0, g, j, own0,
+                own1, out_ptr, u_ptr, pos, pmask, L, sL, k, a, nb, N, G, EPI, ACC, BIG, POW,
+                SCAN, BP)
+    else:
+        vn, hn, xn, an = _walk_tiles(src_ptr, x_ptr, aux_ptr, a0, c0, 0, j, posc, L, sL, N,
+                                     G, SRC, EPI, LD, ACC, BIG, TT, BP, NR)
+        for g in range(STEPS):
+            v, h, xv, av = vn, hn, xn, an
+            vn, hn, xn, an = _walk_tiles(src_ptr, x_ptr, aux_ptr, a0, c0, g + 1, j, posc, L,
+                                         sL, N, G, SRC, EPI, LD, ACC, BIG, TT, BP, NR)
+            carry, t0, t1, t2, t3, t4, t5, t6, t7, t8 = _walk_step(
+                v, h, xv, av, carry, t0, t1, t2, t3, t4, t5, t6, t7, t8, z, c0, g, j, own0,
+                own1, out_ptr, u_ptr, pos, pmask, L, sL, k, a, nb, N, G, EPI, ACC, BIG, POW,
+                SCAN, BP)
+
+
+@triton.jit(do_not_specialize=["sO", "sL"])
+def _walk_pass_kernel(
+    src_ptr, x_ptr, dy_ptr, u_ptr, out_ptr,  # as in _lrn_pass_kernel
+    NO, L, NI, sO, sL, sI,
+    k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo,
+    n_ct, n_ib,
+    N: tl.constexpr, BEFORE: tl.constexpr,  # window of c: [c - BEFORE, c - BEFORE + N - 1]
+    SRC: tl.constexpr, EPI: tl.constexpr, ACC: tl.constexpr,
+    G: tl.constexpr,  # rows a step (a power of two, G <= N - 1, N <= 11 G)
+    CT: tl.constexpr,  # output rows a program: [ct * CT, ct * CT + CT), a multiple of G
+    BO: tl.constexpr, BI: tl.constexpr, BIG: tl.constexpr, POW: tl.constexpr,
+    SUMT: tl.constexpr, SCAN: tl.constexpr,
+    LOOP: tl.constexpr, TT: tl.constexpr,  # see ``_walk``
+):
+    """``_lrn_pass_kernel``'s pass (same arguments and epilogues) as a walk over groups of G
+    rows with head, middle and tail sums (see the comment above)."""
+    ct, pos, posc, pmask = _positions_clamped(NO, NI, sO, sI, n_ct, n_ib, BO, BI, BIG)
+    k, a, nb = _scalars(k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo, ACC)
+    c0 = ct * CT
+    aux_ptr = dy_ptr if EPI == 4 else u_ptr
+    _walk(src_ptr, x_ptr, aux_ptr, u_ptr, out_ptr, c0 - BEFORE, c0, c0, c0, pos[None, :],
+          posc[None, :], pmask[None, :], L, sL, k, a, nb, N, G, CT // G, SRC, EPI, 0, ACC,
+          BIG, POW, SUMT, SCAN, BO * BI, 1, LOOP, TT)
+
+
+@triton.jit(do_not_specialize=["sO", "sL"])
+def _walk_bwd_kernel(
+    x_ptr, dy_ptr, u_ptr, dx_ptr,  # (O, L, I) views: input, upstream gradient, u, result
+    t_ptr,  # private scratch: E rows of BO * BI a program, in ACC
+    NO, L, NI, sO, sL, sI,
+    k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo,
+    n_ct, n_ib,
+    N: tl.constexpr, BEFORE: tl.constexpr, ACC: tl.constexpr, G: tl.constexpr,
+    CT: tl.constexpr, E: tl.constexpr,  # E: rows of t, CT + N - 1 rounded up to G
+    BO: tl.constexpr, BI: tl.constexpr, BIG: tl.constexpr, POW: tl.constexpr,
+    SUMT: tl.constexpr, SCAN: tl.constexpr, LOOP: tl.constexpr, TT: tl.constexpr,
+):
+    """The whole single-axis backward for long windows, one program per CT output rows:
+    dx_c = u_c - 2 A beta x_c sum_{j = c - AFTER}^{c + BEFORE} t_j with u_j = dy_j s_j^-beta
+    and t_j = u_j x_j / s_j. The first walk takes s_j for the E rows j from c0 - AFTER on
+    and stores t_j in the program's private scratch (zeros for j outside [0, L)) and u_j of
+    its own rows into u_ptr; the second walks that scratch for the transposed windows and
+    writes dx. Nothing is shared between programs, so the result does not depend on their
+    order; the scratch stays in L1/L2 between the walks."""
+    ct, pos, posc, pmask = _positions_clamped(NO, NI, sO, sI, n_ct, n_ib, BO, BI, BIG)
+    k, a, nb = _scalars(k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo, ACC)
+    pos, posc, pmask = pos[None, :], posc[None, :], pmask[None, :]
+    c0 = ct * CT
+    after: tl.constexpr = N - 1 - BEFORE
+    BP: tl.constexpr = BO * BI
+    pid = tl.program_id(0)
+    tp = t_ptr + (pid.to(tl.int64) * (E * BP) if BIG else pid * (E * BP))
+    _walk(x_ptr, x_ptr, dy_ptr, u_ptr, tp, c0 - (N - 1), c0 - after, c0, c0 + CT, pos, posc,
+          pmask, L, sL, k, a, nb, N, G, E // G, 1, 6, 0, ACC, BIG, POW, SUMT, SCAN, BP, E, LOOP,
+          TT)
+    tl.debug_barrier()
+    _walk(tp, x_ptr, u_ptr, u_ptr, dx_ptr, 0, c0, c0, c0, pos, posc, pmask, L, sL, k, a, nb,
+          N, G, CT // G, 0, 7, 1, ACC, BIG, POW, SUMT, SCAN, BP, E, LOOP, TT)

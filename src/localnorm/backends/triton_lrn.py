@@ -11,9 +11,14 @@ each window directly and loads 8 rows ahead of the stores. The backward is then 
 (rings of x, t and u): one read of x and dy, one write of dx, no scratch. Windows up to 9
 across channels along the contiguous axis (channels-last) run the line kernels: consecutive
 elements a thread, each window summed from shifted loads that hit L1, the backward one pass
-that recomputes the transposed window's s (no scratch either). Longer windows, and a rank-3
-input within channels, run the segmented-scan kernel: a program owns R rows x positions, the
-forward is one pass and the backward two (the window of x^2 writes t and u = dy s^-beta, t to
+that recomputes the transposed window's s (no scratch either). Longer windows along a strided
+axis, up to ``walk_max_n`` terms, run the walk kernels: a program walks its rows in groups of
+G, each window the suffix of its first group plus the totals of the groups between plus the
+prefix of its last; the single-axis backward is one kernel whose first walk writes t into a
+scratch private to the program and whose second walks it for dx. Longer windows along the
+contiguous axis or beyond ``walk_max_n``, and a rank-3 input within channels, run the
+segmented-scan kernel: a program owns R rows x positions, the forward is one pass and the
+backward two (the window of x^2 writes t and u = dy s^-beta, t to
 a float32 scratch, float64 for float64 input, u into dx's own buffer or a float32 scratch for
 float16/bfloat16; the transposed window of t then writes dx = u - 2 A beta x T). Every window
 length compiles its own kernel (N is a compile-time constant; the line kernels also L).
@@ -89,6 +94,23 @@ TUNING: dict[str, int] = {
     "line_block": 1 << 14 if INTERPRET else 1024,  # elements a line forward program
     "line_bwd_block": 1 << 14 if INTERPRET else 256,  # elements a line backward program
     "line_warps": 4,
+    # Walk kernels (windows longer than the ring's along a strided axis). Measured on an H100
+    # (session 13, conv1 fp32, n = 65, do_bench; forward / backward us): 64 rows a program
+    # 130 / 308, 96 (all of conv1's C) 97 / 308, 32 rows 119 / 308; 64 positions a program
+    # 127 / 263 against 130 / 308 with 128, 256 spill (329 / 737); unrolled steps spill in
+    # the backward (loop 0: 640 us) and a step-ahead loop spills too (loop 2: 347); groups of
+    # 8 rows 135 / 341; 2 warps spill; the fused backward 308 (n = 17: 156) against two walk
+    # passes 298 (185).
+    "walk_max_n": 11 * 32,  # windows longer than the ring's, up to this many terms, along a
+    # strided axis run the walk kernels (0: never; then the segmented scans)
+    "walk_rows": 1 << 14 if INTERPRET else 128,  # output rows a walk program (a multiple of G)
+    "walk_pos": 1 << 12 if INTERPRET else 64,  # positions a walk program (one per thread)
+    "walk_bwd_rows": 1 << 14 if INTERPRET else 128,  # the same for the fused backward
+    "walk_bwd": 1,  # 1: single-axis backward as one fused walk kernel (0: two walk passes)
+    "walk_group": 0,  # rows a walk step (0: by window length, ``_walk_group``)
+    "walk_tiles64": 1,  # 0: float32 tiles where the walk's sums are float64 (fewer registers)
+    "walk_loop": 1,  # 0: walk steps unrolled; 1: a loop; 2: a loop loading a step ahead
+    "walk_warps": 4,
 }
 STATE: dict[str, Any] = {"libdevice_error": None, "asm_error": None}
 
@@ -228,6 +250,51 @@ def _ring_plan_for(o: int, length: int, i: int, rows: int, tuning: tuple[int, ..
             "grid": n_ct * n_ib * _cdiv(o, bo), "num_warps": warps}
 
 
+def _walk(view: torch.Tensor, n: int) -> bool:
+    """Whether a pass over ``view`` with an n-term window runs a walk kernel: the window axis
+    strided, the window too long for the ring kernels, at least 3 terms and at most
+    ``walk_max_n``."""
+    contiguous_axis = view.stride(1) == 1 and view.shape[2] == 1
+    return not contiguous_axis and 3 <= n <= TUNING["walk_max_n"] and not _ring(view, n)
+
+
+def _walk_group(n: int) -> int:
+    """Rows a walk step: a power of two G <= n - 1 (the head and the tail of a window then
+    lie in different groups) with n <= 11 G (the ring holds 9 group totals); 16 from n = 17."""
+    if TUNING["walk_group"]:
+        return TUNING["walk_group"]
+    g = 16 if n <= 11 * 16 else 32
+    while g > n - 1:
+        g //= 2
+    return g
+
+
+def _walk_plan(view: torch.Tensor, n: int, rows: int) -> dict[str, int]:
+    o, length, i = view.shape
+    return _walk_plan_for(o, length, i, n, rows, tuple(TUNING.values()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _walk_plan_for(o: int, length: int, i: int, n: int, rows: int, tuning: tuple[int, ...]
+                   ) -> dict[str, int]:
+    """Walk launch: the L rows in tiles of CT (a multiple of G, at most ``rows``),
+    ``walk_pos`` positions a program, one per thread on GPU; E, the rows of t a fused
+    backward program takes (CT + n - 1 rounded up to G)."""
+    g = _walk_group(n)
+    if not (2 <= g <= n - 1 and n <= 11 * g):
+        raise ValueError(f"walk kernel: group of {g} rows cannot serve a window of {n}")
+    cap = max(g, rows // g * g)
+    ct = min(cap, _cdiv(length, g) * g)
+    n_ct = _cdiv(length, ct)
+    bp = min(TUNING["walk_pos"], _p2(max(1, o * i)))
+    bi = min(_p2(i), bp)
+    bo = max(1, bp // bi)
+    n_ib = _cdiv(i, bi)
+    warps = max(1, min(TUNING["walk_warps"], bp // 32))
+    return {"G": g, "CT": ct, "E": _cdiv(ct + n - 1, g) * g, "BO": bo, "BI": bi,
+            "n_ct": n_ct, "n_ib": n_ib, "grid": n_ct * n_ib * _cdiv(o, bo), "num_warps": warps}
+
+
 def _line(view: torch.Tensor, n: int, spec: LRNSpec) -> bool:
     """Whether a pass over ``view`` with an n-term window runs a line kernel: across channels
     (the line length L is a compile-time constant there, and a model's channel counts are
@@ -254,17 +321,18 @@ def _line_plan_for(o: int, length: int, block: int, tuning: tuple[int, ...]
     return {"L": length, "BLOCK": block, "grid": _cdiv(o * length, block), "num_warps": warps}
 
 
-def _launch(kernel: Any, plan: dict[str, int], args: list[Any], meta: dict[str, Any]) -> None:
-    """Launch; if libdevice or inline PTX fails to compile, warn once and fall back to the
-    pure-Triton power (mode 2 or 3)."""
+def _launch(kernel: Any, plan: dict[str, int], args: list[Any], meta: dict[str, Any]) -> Any:
+    """Launch (returning what Triton's launch returns: on GPU the compiled kernel, whose
+    ``n_regs`` and ``n_spills`` scripts/gpu_check.py reports); if libdevice or inline PTX fails
+    to compile, warn once and fall back to the pure-Triton power (mode 2 or 3)."""
     grid = (plan["grid"],)
-    keys = ("R", "CC", "EVEN", "BO", "BI", "L", "BLOCK")
+    keys = ("R", "CC", "EVEN", "G", "CT", "E", "BO", "BI", "L", "BLOCK")
     tiles = {key: plan[key] for key in keys if key in plan}
     full = dict(meta, **tiles, num_warps=plan["num_warps"])
     if "n_ct" in plan:
         args = args + [plan["n_ct"], plan["n_ib"]]
     try:
-        kernel[grid](*args, **full)
+        return kernel[grid](*args, **full)
     except Exception as exc:
         if full["POW"] not in (0, 1):
             raise
@@ -272,7 +340,7 @@ def _launch(kernel: Any, plan: dict[str, int], args: list[Any], meta: dict[str, 
         warnings.warn(f"localnorm triton: power mode {full['POW']} failed to compile ({exc!r});"
                       " using the pure-Triton fallback", RuntimeWarning, stacklevel=2)
         full["POW"] = 2 if full["POW"] == 0 else 3
-        kernel[grid](*args, **full)
+        return kernel[grid](*args, **full)
 
 
 def _common(view: torch.Tensor, n: int, before: int, spec: LRNSpec) -> tuple[list[Any], dict]:
@@ -303,10 +371,18 @@ def _line_args(args: list[Any]) -> list[Any]:
 
 
 def _scan_meta(view: torch.Tensor, n: int, meta: dict[str, Any]) -> dict[str, Any]:
-    """``meta`` plus what only the segmented-scan kernel takes: the scans' sum type (float64
-    for float32 windows of ``sum64_min_n`` terms or more) and the scan mode."""
+    """``meta`` plus what only the segmented-scan and walk kernels take: the scans' sum type
+    (float64 for float32 windows of ``sum64_min_n`` terms or more) and the scan mode."""
     wide = view.dtype == torch.float32 and n >= TUNING["sum64_min_n"]
     return dict(meta, SUMT=tl.float64 if wide else meta["ACC"], SCAN=TUNING["scan"])
+
+
+def _walk_meta(view: torch.Tensor, n: int, meta: dict[str, Any]) -> dict[str, Any]:
+    """``_scan_meta`` plus the walk's loop mode and its tiles' type TT: SUMT, or with
+    ``walk_tiles64`` 0 the accumulation type (then only the group totals sum in SUMT)."""
+    m = _scan_meta(view, n, meta)
+    tt = m["SUMT"] if TUNING["walk_tiles64"] else m["ACC"]
+    return dict(m, LOOP=TUNING["walk_loop"], TT=tt)
 
 
 def _pass(src: torch.Tensor, x: torch.Tensor, dy: torch.Tensor, u: torch.Tensor,
@@ -328,6 +404,11 @@ def _pass(src: torch.Tensor, x: torch.Tensor, dy: torch.Tensor, u: torch.Tensor,
     if _ring(xv, n):
         rows = TUNING["ring_fwd_rows" if whole_fwd else "ring_rows"]
         _launch(K._ring_pass_kernel, _ring_plan(xv, rows), [*views, *args], meta)
+        return
+    if _walk(xv, n):
+        plan = dict(_walk_plan(xv, n, TUNING["walk_rows"]))
+        del plan["E"]
+        _launch(K._walk_pass_kernel, plan, [*views, *args], _walk_meta(xv, n, meta))
         return
     so, sl, si = xv.stride()
     vec = bool(TUNING["fwd_vec"]) and xv.dtype == torch.float32 and si == 1 and sl % 16 == 0 \
@@ -391,6 +472,20 @@ def lrn_bwd(x: torch.Tensor, grad_out: torch.Tensor, spec: LRNSpec) -> torch.Ten
             else:  # one walk down the rows
                 _launch(K._ring_bwd_kernel, _ring_plan(xv, TUNING["ring_rows"]),
                         [xv, dyv, dxv, *args], meta)
+            return dx
+        if TUNING["walk_bwd"] and _walk(xv, n):  # one kernel, t in a private scratch
+            args, meta = _common(xv, n, b, spec)
+            plan = _walk_plan(xv, n, TUNING["walk_bwd_rows"])
+            t = torch.empty(plan["grid"] * plan["E"] * plan["BO"] * plan["BI"],
+                            dtype=_scratch(xd[:0]).dtype, device=xd.device)
+            meta = _walk_meta(xv, n, meta)
+            meta["BIG"] = meta["BIG"] or t.numel() >= 2**31
+            if xd.dtype in (torch.float16, torch.bfloat16):
+                u = _scratch(xd)
+                uv = axis_views(spec.axes[0], u)[0][0]
+            else:
+                uv = dxv
+            _launch(K._walk_bwd_kernel, plan, [xv, dyv, uv, dxv, t, *args], meta)
             return dx
     # Two rounds of passes: the window of x^2 gives t and u, then the transposed window of t
     # gives dx = u - 2 A beta x T. Each pass reads its tensors once from memory. For float32
