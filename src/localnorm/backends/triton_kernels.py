@@ -671,8 +671,8 @@ def _line_bwd_kernel(
 # a large element cannot make a later sum drift or go negative (DESIGN.md section 4), and the
 # work per element is O(1 + Q / G) whatever N is. Q prologue steps fill the ring and carry.
 # Each step loads three G-row tiles (head, tail, and x at the output rows), all but the first
-# touch of each row hitting L1/L2, and stores one.
-WALK_SLOTS = tl.constexpr(9)  # ring slots: Q - 1 <= 9, so N <= 11 G
+# touch of each row hitting L1/L2. The ring has the ring kernels' 9 slots: Q - 1 <= 9, so
+# N <= 11 G.
 
 
 @triton.jit
@@ -682,10 +682,10 @@ def _add(a, b):
 
 @triton.jit
 def _cum(v, j, B: tl.constexpr, G: tl.constexpr, REV: tl.constexpr, SCAN: tl.constexpr):
-    """Inclusive cumulative sums of the (G, P) tile v down its rows (up from the last if REV),
-    restarting at row B (B = G: no restart). SCAN 0: scans (GPU); 1: masked (G, G, P)
-    reductions (the interpreter: a few NumPy operations instead of one Python call per
-    element)."""
+    """Inclusive cumulative sums of the (G, P) tile v down its rows (up from the last if REV,
+    which only tiles with no restart use), restarting at row B (B = G: no restart). SCAN 0:
+    scans (GPU); 1: masked (G, G, P) reductions (the interpreter: a few NumPy operations
+    instead of one Python call per element)."""
     if SCAN == 0:
         if B < G:
             f = ((j == 0) | (j == B)).to(tl.int32) + tl.zeros(v.shape, tl.int32)
@@ -756,7 +756,7 @@ def _walk_step(v, h, xv, av, carry, t0, t1, t2, t3, t4, t5, t6, t7, t8, z, c0, g
                G: tl.constexpr, EPI: tl.constexpr, ACC: tl.constexpr, BIG: tl.constexpr,
                POW: tl.constexpr, SCAN: tl.constexpr, BP: tl.constexpr):
     """Step g of a walk from its tiles: the window sums of its G starts, the epilogue, and
-    the new carry and ring (see the comment above ``WALK_SLOTS``)."""
+    the new carry and ring (see the comment above ``_add``)."""
     Q: tl.constexpr = (N - 1) // G
     RM: tl.constexpr = (N - 1) % G
     B: tl.constexpr = G - RM  # the tail tile's second segment starts at this row

@@ -99,8 +99,8 @@ TUNING: dict[str, int] = {
     # 130 / 308, 96 (all of conv1's C) 97 / 308, 32 rows 119 / 308; 64 positions a program
     # 127 / 263 against 130 / 308 with 128, 256 spill (329 / 737); unrolled steps spill in
     # the backward (loop 0: 640 us) and a step-ahead loop spills too (loop 2: 347); groups of
-    # 8 rows 135 / 341; 2 warps spill; the fused backward 308 (n = 17: 156) against two walk
-    # passes 298 (185).
+    # 8 rows 135 / 341; 128 positions on 2 warps spill; the fused backward 308 (n = 17: 156)
+    # against two walk passes 298 (185).
     "walk_max_n": 11 * 32,  # windows longer than the ring's, up to this many terms, along a
     # strided axis run the walk kernels (0: never; then the segmented scans)
     "walk_rows": 1 << 14 if INTERPRET else 128,  # output rows a walk program (a multiple of G)
@@ -420,9 +420,13 @@ def _pass(src: torch.Tensor, x: torch.Tensor, dy: torch.Tensor, u: torch.Tensor,
     _launch(kernel, plan, [*views, *args], _scan_meta(xv, n, meta))
 
 
+def _acc(dtype: torch.dtype) -> torch.dtype:
+    """The accumulation dtype: float64 for float64, else float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def _scratch(x: torch.Tensor) -> torch.Tensor:
-    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
-    return torch.empty_like(x, dtype=acc)
+    return torch.empty_like(x, dtype=_acc(x.dtype))
 
 
 def _separable(src: torch.Tensor, xd: torch.Tensor, dy: torch.Tensor, u: torch.Tensor,
@@ -477,7 +481,7 @@ def lrn_bwd(x: torch.Tensor, grad_out: torch.Tensor, spec: LRNSpec) -> torch.Ten
             args, meta = _common(xv, n, b, spec)
             plan = _walk_plan(xv, n, TUNING["walk_bwd_rows"])
             t = torch.empty(plan["grid"] * plan["E"] * plan["BO"] * plan["BI"],
-                            dtype=_scratch(xd[:0]).dtype, device=xd.device)
+                            dtype=_acc(xd.dtype), device=xd.device)
             meta = _walk_meta(xv, n, meta)
             meta["BIG"] = meta["BIG"] or t.numel() >= 2**31
             if xd.dtype in (torch.float16, torch.bfloat16):
