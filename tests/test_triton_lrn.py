@@ -362,8 +362,8 @@ def test_ring_dtypes(variant, layout, dtype, monkeypatch):
 # The walk kernels (windows longer than 9 along a strided axis): the interpreter's tiles, the
 # GPU's (tl.associative_scan, 64 or 128 rows and 128 positions a program), small tiles (many
 # programs, each fused backward program recomputing the halo rows of t its neighbours own),
-# two walk passes for the backward, groups of 4 rows, the steps unrolled, and loads a step
-# ahead with float32 tiles; each way of summing a window: one group of rows (17 = 16 + 1), a
+# two walk passes for the backward, groups of 4 rows, the steps unrolled, int64 offsets, and
+# loads a step ahead with float32 tiles; each way of summing a window: one group of rows (17 = 16 + 1), a
 # remainder (18, 100), several whole groups (33, 65), the largest groups (255: 32 rows).
 WALK_VARIANTS = {
     "interpreter tiles": {},
@@ -372,6 +372,7 @@ WALK_VARIANTS = {
     "two-pass backward": {"walk_bwd": 0, "walk_rows": 16},
     "groups of 4": {"walk_group": 4, "walk_rows": 32},
     "steps unrolled": {"walk_loop": 0, "walk_rows": 32, "walk_bwd_rows": 32},
+    "int64 offsets": {"big_numel": 0, "walk_rows": 32, "walk_bwd_rows": 16},
     "a step ahead, float32 tiles": {"walk_loop": 2, "walk_tiles64": 0, "walk_rows": 32,
                                     "walk_bwd_rows": 16},
 }
