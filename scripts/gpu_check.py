@@ -65,6 +65,7 @@ TUNE = [(tn, 0, "fp32", 65, "nchw") for tn in (
 TUNE += [(tn, 0, "fp32", n, "nchw") for tn, n in (({}, 17), ({}, 33), ({}, 3))]
 TUNE += [(tn, 1, "fp32", 65, "nchw") for tn in ({}, OLD, {"walk_bwd": 0}, {"walk_tiles64": 0})]
 TUNE += [(tn, 3, "fp32", 65, "nchw") for tn in ({},)]
+TUNE += [(tn, 0, "fp32", n, "cl") for tn in ({}, {"walk_cl": 1}) for n in (17, 65)]
 
 
 GPU_PLAN = {"fwd_tile": 2048, "cl_rows": 32}

@@ -362,8 +362,9 @@ def test_ring_dtypes(variant, layout, dtype, monkeypatch):
 # The walk kernels (windows longer than 9 along a strided axis): the interpreter's tiles, the
 # GPU's (tl.associative_scan, 64 or 128 rows and 128 positions a program), small tiles (many
 # programs, each fused backward program recomputing the halo rows of t its neighbours own),
-# two walk passes for the backward, groups of 4 rows, the steps unrolled, int64 offsets, and
-# loads a step ahead with float32 tiles; each way of summing a window: one group of rows (17 = 16 + 1), a
+# two walk passes for the backward, groups of 4 rows, the steps unrolled, int64 offsets,
+# loads a step ahead with float32 tiles, and channels-last (the window axis the contiguous
+# one, with ``walk_cl``); each way of summing a window: one group of rows (17 = 16 + 1), a
 # remainder (18, 100), several whole groups (33, 65), the largest groups (255: 32 rows).
 WALK_VARIANTS = {
     "interpreter tiles": {},
@@ -373,6 +374,7 @@ WALK_VARIANTS = {
     "groups of 4": {"walk_group": 4, "walk_rows": 32},
     "steps unrolled": {"walk_loop": 0, "walk_rows": 32, "walk_bwd_rows": 32},
     "int64 offsets": {"big_numel": 0, "walk_rows": 32, "walk_bwd_rows": 16},
+    "channels-last": {"walk_cl": 1, "walk_rows": 32, "walk_bwd_rows": 32, "walk_pos": 4},
     "a step ahead, float32 tiles": {"walk_loop": 2, "walk_tiles64": 0, "walk_rows": 32,
                                     "walk_bwd_rows": 16},
 }
@@ -388,6 +390,8 @@ def test_walk_long_windows(variant, size, before, monkeypatch):
     for key, val in WALK_VARIANTS[variant].items():
         monkeypatch.setitem(triton_lrn.TUNING, key, val)
     x = spike((2, 70, 3, 2), channel=37)
+    if variant == "channels-last":
+        x = x.contiguous(memory_format=torch.channels_last)
     _check(x, size, alpha=1.0, k=1e-6, before=before)
     dy = randn(*x.shape, seed=11)
     assert all(torch.equal(a, b) for a, b in zip(_run(x, dy, size, before=before),

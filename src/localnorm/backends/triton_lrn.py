@@ -111,6 +111,8 @@ TUNING: dict[str, int] = {
     "walk_tiles64": 1,  # 0: float32 tiles where the walk's sums are float64 (fewer registers)
     "walk_loop": 1,  # 0: walk steps unrolled; 1: a loop; 2: a loop loading a step ahead
     "walk_warps": 4,
+    "walk_cl": 0,  # 1: walk kernels also where the window axis is the contiguous one (a
+    # thread's tile rows are then consecutive elements; not yet timed on a GPU)
 }
 STATE: dict[str, Any] = {"libdevice_error": None, "asm_error": None}
 
@@ -252,10 +254,11 @@ def _ring_plan_for(o: int, length: int, i: int, rows: int, tuning: tuple[int, ..
 
 def _walk(view: torch.Tensor, n: int) -> bool:
     """Whether a pass over ``view`` with an n-term window runs a walk kernel: the window axis
-    strided, the window too long for the ring kernels, at least 3 terms and at most
-    ``walk_max_n``."""
+    strided (or contiguous with ``walk_cl``), the window too long for the ring kernels, at
+    least 3 terms and at most ``walk_max_n``."""
     contiguous_axis = view.stride(1) == 1 and view.shape[2] == 1
-    return not contiguous_axis and 3 <= n <= TUNING["walk_max_n"] and not _ring(view, n)
+    return ((not contiguous_axis or bool(TUNING["walk_cl"])) and 3 <= n <= TUNING["walk_max_n"]
+            and not _ring(view, n))
 
 
 def _walk_group(n: int) -> int:
