@@ -762,8 +762,11 @@ def _walk_step(v, h, xv, av, carry, t0, t1, t2, t3, t4, t5, t6, t7, t8, z, c0, g
     B: tl.constexpr = G - RM  # the tail tile's second segment starts at this row
     seg1 = j < B
     total = carry + tl.sum(tl.where(seg1, v, 0.0), axis=0).to(z.dtype)  # group g + Q
+    nxt = carry
+    if RM > 0:
+        nxt = tl.sum(tl.where(seg1, 0.0, v), axis=0).to(z.dtype)  # the first RM rows of g+Q+1
     mid = _newest(Q - 1, t0, t1, t2, t3, t4, t5, t6, t7, t8, z)
-    tail = _cum(v, j, B, G, False, SCAN)
+    tail = _cum(v, j, B, G, False, SCAN)  # v's last use: it need not live through the epilogue
     head = _cum(h, j, G, G, True, SCAN)
     rest = tl.where(seg1, (mid + carry)[None, :], (mid + total)[None, :]) + tail.to(z.dtype)
     ws = (head.to(z.dtype) + rest).to(ACC)
@@ -784,10 +787,8 @@ def _walk_step(v, h, xv, av, carry, t0, t1, t2, t3, t4, t5, t6, t7, t8, z, c0, g
     else:
         _epilogue(ws, xv, c, cm, pos, pmask, out_ptr, u_ptr, out_ptr, sL, k, a, nb, EPI, ACC,
                   BIG, POW, av)
-    if RM > 0:
-        carry = tl.sum(tl.where(seg1, 0.0, v), axis=0).to(z.dtype)  # the first RM rows of g+Q+1
     t0, t1, t2, t3, t4, t5, t6, t7, t8 = _push(total, t0, t1, t2, t3, t4, t5, t6, t7)
-    return carry, t0, t1, t2, t3, t4, t5, t6, t7, t8
+    return nxt, t0, t1, t2, t3, t4, t5, t6, t7, t8
 
 
 @triton.jit
