@@ -670,8 +670,8 @@ def _line_bwd_kernel(
 # Q - 1 newest. Every term is a sum of squares (or of t) added once: nothing is subtracted, so
 # a large element cannot make a later sum drift or go negative (DESIGN.md section 4), and the
 # work per element is O(1 + Q / G) whatever N is. Q prologue steps fill the ring and carry.
-# Each step loads three G-row tiles (head, tail, and x at the output rows), all but the first
-# touch of each row hitting L1/L2. The ring has the ring kernels' 9 slots: Q - 1 <= 9, so
+# Each step loads three G-row tiles (head, tail, and x at the output rows), meant to hit L1/L2
+# after a row's first touch (not measured: the H100 runs had no profiler). The ring has the ring kernels' 9 slots: Q - 1 <= 9, so
 # N <= 11 G.
 
 
@@ -893,7 +893,7 @@ def _walk_bwd_kernel(
     and stores t_j in the program's private scratch (zeros for j outside [0, L)) and u_j of
     its own rows into u_ptr; the second walks that scratch for the transposed windows and
     writes dx. Nothing is shared between programs, so the result does not depend on their
-    order; the scratch stays in L1/L2 between the walks."""
+    order; the scratch is meant to stay in L2 between the walks (not measured)."""
     ct, pos, posc, pmask = _positions_clamped(NO, NI, sO, sI, n_ct, n_ib, BO, BI, BIG)
     k, a, nb = _scalars(k_hi, k_lo, a_hi, a_lo, nb_hi, nb_lo, ACC)
     pos, posc, pmask = pos[None, :], posc[None, :], pmask[None, :]
