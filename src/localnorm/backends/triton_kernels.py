@@ -671,8 +671,8 @@ def _line_bwd_kernel(
 # a large element cannot make a later sum drift or go negative (DESIGN.md section 4), and the
 # work per element is O(1 + Q / G) whatever N is. Q prologue steps fill the ring and carry.
 # Each step loads three G-row tiles (head, tail, and x at the output rows), meant to hit L1/L2
-# after a row's first touch (not measured: the H100 runs had no profiler). The ring has the ring kernels' 9 slots: Q - 1 <= 9, so
-# N <= 11 G.
+# after a row's first touch (not measured: the H100 runs had no profiler). The ring has the
+# ring kernels' 9 slots: Q - 1 <= 9, so N <= 11 G.
 
 
 @triton.jit
