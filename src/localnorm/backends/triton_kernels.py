@@ -751,6 +751,18 @@ def _walk_tiles(src_ptr, x_ptr, aux_ptr, a0, c0, g, j, posc, L, sL, N: tl.conste
 
 
 @triton.jit
+def _group_total(v, carry, seg1, RM: tl.constexpr):
+    """From a tail tile v: the total of its first segment's group (carry, the first RM rows
+    of that group, plus the first segment), and the next carry (its second segment, the
+    first RM rows of the group after), both in carry's dtype."""
+    total = carry + tl.sum(tl.where(seg1, v, 0.0), axis=0).to(carry.dtype)
+    nxt = carry
+    if RM > 0:
+        nxt = tl.sum(tl.where(seg1, 0.0, v), axis=0).to(carry.dtype)
+    return total, nxt
+
+
+@triton.jit
 def _walk_step(v, h, xv, av, carry, t0, t1, t2, t3, t4, t5, t6, t7, t8, z, c0, g, j,
                own0, own1, out_ptr, u_ptr, pos, pmask, L, sL, k, a, nb, N: tl.constexpr,
                G: tl.constexpr, EPI: tl.constexpr, ACC: tl.constexpr, BIG: tl.constexpr,
@@ -761,10 +773,7 @@ def _walk_step(v, h, xv, av, carry, t0, t1, t2, t3, t4, t5, t6, t7, t8, z, c0, g
     RM: tl.constexpr = (N - 1) % G
     B: tl.constexpr = G - RM  # the tail tile's second segment starts at this row
     seg1 = j < B
-    total = carry + tl.sum(tl.where(seg1, v, 0.0), axis=0).to(z.dtype)  # group g + Q
-    nxt = carry
-    if RM > 0:
-        nxt = tl.sum(tl.where(seg1, 0.0, v), axis=0).to(z.dtype)  # the first RM rows of g+Q+1
+    total, nxt = _group_total(v, carry, seg1, RM)
     mid = _newest(Q - 1, t0, t1, t2, t3, t4, t5, t6, t7, t8, z)
     tail = _cum(v, j, B, G, False, SCAN)  # v's last use: it need not live through the epilogue
     head = _cum(h, j, G, G, True, SCAN)
@@ -778,13 +787,7 @@ def _walk_step(v, h, xv, av, carry, t0, t1, t2, t3, t4, t5, t6, t7, t8, z, c0, g
         _st(u_ptr, c, pos, cm & (c >= own0) & (c < own1), pmask, sL, u, BIG)
     elif EPI == 7:  # its second: dx
         _st(out_ptr, c, pos, cm, pmask, sL, _dx(av, xv, ws, a, nb), BIG)
-    elif EPI == 0:
-        _epilogue(ws, ws, c, cm, pos, pmask, out_ptr, u_ptr, out_ptr, sL, k, a, nb, EPI, ACC,
-                  BIG, POW)
-    elif EPI == 1:
-        _epilogue(ws, xv, c, cm, pos, pmask, out_ptr, u_ptr, out_ptr, sL, k, a, nb, EPI, ACC,
-                  BIG, POW)
-    else:
+    else:  # av is dy (EPI 4) or u (5); EPI 0 and 1 ignore it (and EPI 0 xv)
         _epilogue(ws, xv, c, cm, pos, pmask, out_ptr, u_ptr, out_ptr, sL, k, a, nb, EPI, ACC,
                   BIG, POW, av)
     t0, t1, t2, t3, t4, t5, t6, t7, t8 = _push(total, t0, t1, t2, t3, t4, t5, t6, t7)
@@ -817,9 +820,7 @@ def _walk(src_ptr, x_ptr, aux_ptr, u_ptr, out_ptr, a0, c0, own0, own1, pos, posc
     for g in tl.static_range(-Q, 0):  # the tails of the Q groups before step 0's
         v = _walk_src(src_ptr, a0 + ((g + Q) * G + RM) + j, posc, L, sL, SRC, ACC, BIG, TT,
                       LD, BP, NR)
-        total = carry + tl.sum(tl.where(seg1, v, 0.0), axis=0).to(SUMT)
-        if RM > 0:
-            carry = tl.sum(tl.where(seg1, 0.0, v), axis=0).to(SUMT)
+        total, carry = _group_total(v, carry, seg1, RM)
         t0, t1, t2, t3, t4, t5, t6, t7, t8 = _push(total, t0, t1, t2, t3, t4, t5, t6, t7)
     if LOOP == 0:
         for g in tl.static_range(STEPS):
@@ -829,21 +830,18 @@ def _walk(src_ptr, x_ptr, aux_ptr, u_ptr, out_ptr, a0, c0, own0, own1, pos, posc
                 v, h, xv, av, carry, t0, t1, t2, t3, t4, t5, t6, t7, t8, z, c0, g, j, own0,
                 own1, out_ptr, u_ptr, pos, pmask, L, sL, k, a, nb, N, G, EPI, ACC, BIG, POW,
                 SCAN, BP)
-    elif LOOP == 1:
-        for g in range(STEPS):
-            v, h, xv, av = _walk_tiles(src_ptr, x_ptr, aux_ptr, a0, c0, g, j, posc, L, sL, N,
-                                       G, SRC, EPI, LD, ACC, BIG, TT, BP, NR)
-            carry, t0, t1, t2, t3, t4, t5, t6, t7, t8 = _walk_step(
-                v, h, xv, av, carry, t0, t1, t2, t3, t4, t5, t6, t7, t8, z, c0, g, j, own0,
-                own1, out_ptr, u_ptr, pos, pmask, L, sL, k, a, nb, N, G, EPI, ACC, BIG, POW,
-                SCAN, BP)
     else:
-        vn, hn, xn, an = _walk_tiles(src_ptr, x_ptr, aux_ptr, a0, c0, 0, j, posc, L, sL, N,
-                                     G, SRC, EPI, LD, ACC, BIG, TT, BP, NR)
+        if LOOP == 2:
+            vn, hn, xn, an = _walk_tiles(src_ptr, x_ptr, aux_ptr, a0, c0, 0, j, posc, L, sL,
+                                         N, G, SRC, EPI, LD, ACC, BIG, TT, BP, NR)
         for g in range(STEPS):
-            v, h, xv, av = vn, hn, xn, an
-            vn, hn, xn, an = _walk_tiles(src_ptr, x_ptr, aux_ptr, a0, c0, g + 1, j, posc, L,
-                                         sL, N, G, SRC, EPI, LD, ACC, BIG, TT, BP, NR)
+            if LOOP == 2:
+                v, h, xv, av = vn, hn, xn, an
+                vn, hn, xn, an = _walk_tiles(src_ptr, x_ptr, aux_ptr, a0, c0, g + 1, j, posc,
+                                             L, sL, N, G, SRC, EPI, LD, ACC, BIG, TT, BP, NR)
+            else:
+                v, h, xv, av = _walk_tiles(src_ptr, x_ptr, aux_ptr, a0, c0, g, j, posc, L, sL,
+                                           N, G, SRC, EPI, LD, ACC, BIG, TT, BP, NR)
             carry, t0, t1, t2, t3, t4, t5, t6, t7, t8 = _walk_step(
                 v, h, xv, av, carry, t0, t1, t2, t3, t4, t5, t6, t7, t8, z, c0, g, j, own0,
                 own1, out_ptr, u_ptr, pos, pmask, L, sL, k, a, nb, N, G, EPI, ACC, BIG, POW,

@@ -329,7 +329,7 @@ def _launch(kernel: Any, plan: dict[str, int], args: list[Any], meta: dict[str, 
     ``n_regs`` and ``n_spills`` scripts/gpu_check.py reports); if libdevice or inline PTX fails
     to compile, warn once and fall back to the pure-Triton power (mode 2 or 3)."""
     grid = (plan["grid"],)
-    keys = ("R", "CC", "EVEN", "G", "CT", "E", "BO", "BI", "L", "BLOCK")
+    keys = ("R", "CC", "EVEN", "G", "CT", "BO", "BI", "L", "BLOCK")
     tiles = {key: plan[key] for key in keys if key in plan}
     full = dict(meta, **tiles, num_warps=plan["num_warps"])
     if "n_ct" in plan:
@@ -409,9 +409,8 @@ def _pass(src: torch.Tensor, x: torch.Tensor, dy: torch.Tensor, u: torch.Tensor,
         _launch(K._ring_pass_kernel, _ring_plan(xv, rows), [*views, *args], meta)
         return
     if _walk(xv, n):
-        plan = dict(_walk_plan(xv, n, TUNING["walk_rows"]))
-        del plan["E"]
-        _launch(K._walk_pass_kernel, plan, [*views, *args], _walk_meta(xv, n, meta))
+        _launch(K._walk_pass_kernel, _walk_plan(xv, n, TUNING["walk_rows"]), [*views, *args],
+                _walk_meta(xv, n, meta))
         return
     so, sl, si = xv.stride()
     vec = bool(TUNING["fwd_vec"]) and xv.dtype == torch.float32 and si == 1 and sl % 16 == 0 \
@@ -486,7 +485,7 @@ def lrn_bwd(x: torch.Tensor, grad_out: torch.Tensor, spec: LRNSpec) -> torch.Ten
             plan = _walk_plan(xv, n, TUNING["walk_bwd_rows"])
             t = torch.empty(plan["grid"] * plan["E"] * plan["BO"] * plan["BI"],
                             dtype=_acc(xd.dtype), device=xd.device)
-            meta = _walk_meta(xv, n, meta)
+            meta = dict(_walk_meta(xv, n, meta), E=plan["E"])
             meta["BIG"] = meta["BIG"] or t.numel() >= 2**31
             if xd.dtype in (torch.float16, torch.bfloat16):
                 u = _scratch(xd)
