@@ -8,7 +8,11 @@ returns a new tensor must) and "clone" show what first-touching a new output cos
 y = x * (k + a * five-row sum), LRN's memory pattern without its sqrt and division;
 "window-pow" adds them back (the numba backend's forward loop, minus its range checks).
 
-    python scripts/cpu_floor.py [--threads 2] [--reps 30]
+Each sample first evicts the caches as ``localnorm bench`` does (a write of twice the
+last-level cache, at least 64 MiB; ``--no-flush`` skips it): on a box whose L3 holds the
+whole tensor (480 MiB on one of our dev VMs), timings without it read from cache.
+
+    python scripts/cpu_floor.py [--threads 2] [--reps 30] [--no-flush]
 """
 
 from __future__ import annotations
@@ -80,7 +84,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--no-flush", action="store_true", help="keep the caches between samples")
     args = ap.parse_args()
+    from localnorm.bench.memory import CacheFlusher
+
+    flush = CacheFlusher("cpu", not args.no_flush)
     torch.set_num_threads(args.threads)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     x = torch.randn(32, 96, 55, 55)
@@ -104,11 +112,12 @@ def main() -> None:
             f()
     for _ in range(args.reps):
         for name, f in fns.items():
+            flush()
             t0 = time.perf_counter()
             f()
             times[name].append(time.perf_counter() - t0)
     copy = statistics.median(times["copy"])
-    print(f"threads={args.threads}  shape=(32, 96, 55, 55) fp32")
+    print(f"threads={args.threads}  shape=(32, 96, 55, 55) fp32  flush={flush.nbytes >> 20} MiB")
     for name, ts in times.items():
         med = statistics.median(ts)
         print(f"{name:>16}: {med * 1e3:7.2f} ms  {med / copy:5.2f}x copy")

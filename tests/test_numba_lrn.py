@@ -204,29 +204,32 @@ def test_zeros():
         torch.testing.assert_close(numba_lrn.lrn_bwd(x, dy, spec), dy * 2.0**-0.75)
 
 
-def test_direct_forward_row_groups_fall_back_row_by_row():
-    # A centred window of 5 does eight interior rows per loop (numba_direct.rows_x5_group);
-    # a group whose window holds a square above the cap (here 1e40, past float32) or a NaN
-    # is done row by row, the rows near it in float64. Placed at every channel of a 29-channel
-    # axis (three groups, then a tail of rows), the result stays within the policy and the
-    # rows outside the big value's window have the bits of the clean input's.
+@pytest.mark.parametrize("size,before", [(5, None), (3, None), (4, 0), (2, 1)])
+def test_direct_forward_row_groups_fall_back(size, before):
+    # A centred window of 5 does eight interior rows per loop (numba_direct.rows_x5_group),
+    # which find a square above the cap (here 1e40, past float32) or a NaN in their own loads
+    # and are then done again row by row, the rows near it in float64; other windows look
+    # at each new row first. Placed at every channel of a 29-channel axis (three groups, then
+    # a tail of rows), the result stays within the policy and the rows outside the big
+    # value's window have the bits of the clean input's.
     x = randn(2, 29, 3, 17, seed=38)
-    spec = _spec(x, 5, 1.0, 0.75, 1.0)
+    spec = _spec(x, size, 1.0, 0.75, 1.0, before=before)
     clean = numba_lrn.lrn_fwd(x, spec)
-    ref = lrn_forward(x.double().numpy(), 5, 1.0, 0.75, 1.0)
+    ref = lrn_forward(x.double().numpy(), size, 1.0, 0.75, 1.0, before=spec.before)
     assert rel_close(clean, ref, x.dtype)[0]
     for c in range(29):
         for bad in (1e20, float("nan")):
             xb = x.clone()
             xb[1, c, 2, 5] = bad
             y = numba_lrn.lrn_fwd(xb, spec)
-            near = slice(max(0, c - 2), c + 3)
+            near = slice(max(0, c - spec.after), c + spec.before + 1)
             far = torch.ones(29, dtype=torch.bool)
             far[near] = False
             assert torch.equal(y[0], clean[0]) and torch.equal(y[1, far], clean[1, far]), c
             if bad == bad:
-                ok, worst = rel_close(y, lrn_forward(xb.double().numpy(), 5, 1.0, 0.75, 1.0),
-                                      x.dtype)
+                want = lrn_forward(xb.double().numpy(), size, 1.0, 0.75, 1.0,
+                                   before=spec.before)
+                ok, worst = rel_close(y, want, x.dtype)
                 assert ok and torch.isfinite(y).all(), (c, worst)
             else:
                 assert torch.isnan(y[1, near, 2, 5]).all() and not torch.isnan(y[1, far]).any()
@@ -246,13 +249,23 @@ def test_row_groups_match_the_lines_bit_for_bit(beta):
     assert torch.equal(dx, numba_lrn.lrn_bwd(xc, dy, spec))
 
 
-@pytest.mark.parametrize("channel", [0, 3, 9, 17, 26, 44])
+@pytest.mark.parametrize("channel", [0, 1, 3, 9, 17, 26, 42, 44])
 def test_backward_row_groups_fall_back(channel):
-    # a big |x| anywhere (square 1e40, past float32) sends the tile to the float64 block path
+    # a big |x| anywhere (square 1e40, past float32) sends the tile to the float64 block path;
+    # the grouped loops find it in their own loads, the first and last two rows beforehand
     x = randn(2, 45, 3, 5, seed=41)
+    dy = randn(2, 45, 3, 5, seed=42)
+    spec = _spec(x, 5, 1.0, 0.75, 1.0)
     x[1, channel, 1, 2] = 1e20
-    dx = check(x, _spec(x, 5, 1.0, 0.75, 1.0), dy=randn(2, 45, 3, 5, seed=42))[1]
+    dx = check(x, spec, dy=dy)[1]
     assert torch.isfinite(dx).all()
+    # a NaN stays in the rows whose gradient reads it (|i - channel| <= 4 at size 5)
+    x[1, channel, 1, 2] = float("nan")
+    dx = numba_lrn.lrn_bwd(x, dy, spec)
+    near = torch.zeros(45, dtype=torch.bool)
+    near[max(0, channel - 4):channel + 5] = True
+    assert torch.isnan(dx[1, channel, 1, 2]) and not torch.isnan(dx[1, ~near]).any()
+    assert not torch.isnan(dx[1, :, 0]).any() and not torch.isnan(dx[0]).any()
 
 
 @pytest.mark.parametrize("size", [17, 65])
