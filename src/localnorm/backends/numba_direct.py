@@ -29,9 +29,7 @@ does. No subtraction is ever made.
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types, uint64
-from numba.extending import intrinsic
+from numba import njit, uint64
 
 from .numba_window import _LO32, POW_05, POW_075, POW_1, fwd_emit, neg_pow32
 
@@ -39,7 +37,6 @@ DIRECT_MAX = 9
 GROUP = 8  # interior rows per loop of the size-5 forward (rows_x5_group)
 PEAK_SLOTS = 16  # slots of the rings of largest |x| by row: >= GROUP + 4 rows
 F32_MAX_BITS = 0x7F7FFFFF  # the largest finite float32, as int32 bits
-ABS_MASK = np.int32(0x7FFFFFFF)  # |x| as int32 bits (an int32 maximum: twice an int64's lanes)
 
 
 def direct_ok(size: int, scale: float, k: float) -> bool:
@@ -100,24 +97,6 @@ def max_bits(sq):
     return m
 
 
-@intrinsic
-def f32_bits(typingctx, v):  # type: ignore[no-untyped-def]
-    """The int32 bits of a float32 value: a register bitcast, no load from memory."""
-    if v != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return types.int32(types.float32), codegen
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def abs_bits(v):
-    """|v| of a float32 as int32 bits (NaN and inf above every finite value)."""
-    return f32_bits(v) & ABS_MASK
-
-
 @njit(cache=True, error_model="numpy")
 def row_f64(src, o, r, i0, nb, before, size, s64, scale, k):
     """s64[j] = k + scale * float64 window sum of row r (the out-of-range fallback)."""
@@ -162,15 +141,6 @@ def sum5(src, o, r, u):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def peak5(src, o, r, u):
-    """The largest |x| (int32 bits) of rows r - 2 .. r + 2 at column u: the loads of
-    :func:`sum5`, which LLVM merges with those."""
-    return max(max(max(abs_bits(src[o, r - 2, u]), abs_bits(src[o, r - 1, u])),
-                   max(abs_bits(src[o, r, u]), abs_bits(src[o, r + 1, u]))),
-               abs_bits(src[o, r + 2, u]))
-
-
-@njit(cache=True, error_model="numpy", inline="always")
 def group_sums(src, o, r, u):
     """((x[r], .. x[r + 7]), (their window sums)) at column u for a centred window of 5: the
     12 rows r - 2 .. r + 9 loaded once, each row's five squares added in window order (the
@@ -189,17 +159,13 @@ def group_sums(src, o, r, u):
         (((q6 + q7) + q8) + q9) + q10, (((q7 + q8) + q9) + q10) + q11)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def group_peak(src, o, r, u):
-    """The largest |x| (int32 bits) of the 12 rows r - 2 .. r + 9 that :func:`group_sums`
-    loads at column u: the same loads, which LLVM merges with those."""
-    m0 = max(max(abs_bits(src[o, r - 2, u]), abs_bits(src[o, r - 1, u])),
-             max(abs_bits(src[o, r, u]), abs_bits(src[o, r + 1, u])))
-    m1 = max(max(abs_bits(src[o, r + 2, u]), abs_bits(src[o, r + 3, u])),
-             max(abs_bits(src[o, r + 4, u]), abs_bits(src[o, r + 5, u])))
-    m2 = max(max(abs_bits(src[o, r + 6, u]), abs_bits(src[o, r + 7, u])),
-             max(abs_bits(src[o, r + 8, u]), abs_bits(src[o, r + 9, u])))
-    return max(max(m0, m1), m2)
+@njit(cache=True, error_model="numpy")
+def window_peak(top, lo, hi, slots=DIRECT_MAX):
+    """The largest of top[c % slots] for rows c in [lo, hi] (largest-|x| bits by row)."""
+    peak = 0
+    for c in range(lo, hi + 1):
+        peak = max(peak, top[c % slots])
+    return peak
 
 
 @njit(cache=True, error_model="numpy")
@@ -233,9 +199,9 @@ def fused5(src, o, r, i0, nb, ring, sl, dst, do, di0, scale, k):
 def absmax_bits(bits, o, m, i0, nb):
     """The largest |x| of row m of the tile, as int32 bits (NaN and inf above all finite)."""
     u0 = uint64(i0)
-    mx = np.int32(0)
+    mx = 0
     for j in range(uint64(nb)):
-        mx = max(mx, bits[o, m, u0 + j] & ABS_MASK)
+        mx = max(mx, bits[o, m, u0 + j] & 0x7FFFFFFF)
     return mx
 
 
@@ -249,38 +215,14 @@ def note_peaks(bits, o, i0, nb, top, known, last):
 
 
 @njit(cache=True, error_model="numpy")
-def window_peak(top, lo, hi, slots=DIRECT_MAX):
-    """The largest of top[c % slots] for rows c in [lo, hi] (largest-|x| bits by row)."""
-    peak = 0
-    for c in range(lo, hi + 1):
-        peak = max(peak, top[c % slots])
-    return peak
-
-
-@njit(cache=True, error_model="numpy")
-def rows_peak(bits, o, lo, hi, i0, nb):
-    """The largest |x| (int32 bits) of rows lo .. hi of the tile."""
-    peak = np.int32(0)
-    for c in range(lo, hi + 1):
-        peak = max(peak, absmax_bits(bits, o, c, i0, nb))
-    return peak
-
-
-@njit(cache=True, error_model="numpy")
 def rows_x5(src, o, r, i0, nb, dst, do, di0, scale, k, mode):
     """Interior row r of a size-5 window centred on r: the squares of rows r-2 .. r+2 taken
-    straight from x (no ring of squares to store and reload), summed in window order.
-    Returns the largest |x| of the window (int32 bits), taken in the same loop: above
-    ``abs_cap`` the row is wrong and the caller redoes it."""
+    straight from x (no ring of squares to store and reload), summed in window order."""
     u0 = uint64(i0)
     v0 = uint64(di0)
-    peak = np.int32(0)
     for j in range(uint64(nb)):
-        u = u0 + j
-        acc, xr = sum5(src, o, r, u)
-        peak = max(peak, peak5(src, o, r, u))
+        acc, xr = sum5(src, o, r, u0 + j)
         dst[do, r, v0 + j] = xr * neg_pow32(k + scale * acc, mode)
-    return peak
 
 
 @njit(cache=True, error_model="numpy")
@@ -289,14 +231,13 @@ def rows_x5_group(src, o, r, i0, nb, dst, do, di0, scale, k, mode):
     loads the 12 x rows r - 2 .. r + 9 once, where eight single-row loops load 40, so a row
     costs 1.5 loads from cache instead of 5 (AlexNet conv1 fp32, 2 threads, whole planes: the
     bare loop 1.96 -> 1.63 ms, against a 1.45-1.5 ms copy). Each row's sum has the terms,
-    order and arithmetic of :func:`rows_x5`: the same bits. Returns the largest |x| of the
-    12 rows (int32 bits), taken in the same loop: above ``abs_cap`` some row is wrong and the
-    caller redoes the group."""
+    order and arithmetic of :func:`rows_x5`: the same bits."""
     if mode == POW_075:
-        return _group(src, o, r, i0, nb, dst, do, di0, scale, k, _pow075)
-    if mode == POW_05:
-        return _group(src, o, r, i0, nb, dst, do, di0, scale, k, _pow05)
-    return _group(src, o, r, i0, nb, dst, do, di0, scale, k, _pow1)
+        _group(src, o, r, i0, nb, dst, do, di0, scale, k, _pow075)
+    elif mode == POW_05:
+        _group(src, o, r, i0, nb, dst, do, di0, scale, k, _pow05)
+    else:
+        _group(src, o, r, i0, nb, dst, do, di0, scale, k, _pow1)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -319,11 +260,9 @@ def _group(src, o, r, i0, nb, dst, do, di0, scale, k, powf):
     """:func:`rows_x5_group` with s^-beta computed by ``powf`` (one specialisation each)."""
     u0 = uint64(i0)
     v0 = uint64(di0)
-    peak = np.int32(0)
     for j in range(uint64(nb)):
         u = u0 + j
         xs, w = group_sums(src, o, r, u)
-        peak = max(peak, group_peak(src, o, r, u))
         v = v0 + j
         dst[do, r, v] = xs[0] * powf(k + scale * w[0])
         dst[do, r + 1, v] = xs[1] * powf(k + scale * w[1])
@@ -333,7 +272,6 @@ def _group(src, o, r, i0, nb, dst, do, di0, scale, k, powf):
         dst[do, r + 5, v] = xs[5] * powf(k + scale * w[5])
         dst[do, r + 6, v] = xs[6] * powf(k + scale * w[6])
         dst[do, r + 7, v] = xs[7] * powf(k + scale * w[7])
-    return peak
 
 
 @njit(cache=True, error_model="numpy")
@@ -356,46 +294,32 @@ def fwd_direct_x(src, o, i0, nb, before, size, top, w, s64, dst, do, di0, scale,
     each row's squares are taken from x rows that are still in cache (a centred window of 5
     does eight interior rows at a time, :func:`rows_x5_group`). The terms, their order and the
     arithmetic are those of the ring path (leading and trailing zero terms change no bit), so
-    results are the same bits. acap: :func:`abs_cap` of the square cap.
-
-    A row whose window holds an |x| above acap (s may pass 1e36, or a NaN or inf is there)
-    is done in float64. The loops of a centred window of 5 take the largest |x| of the rows
-    they load and the caller redoes their rows if it is above acap: a row takes float64
-    exactly when its own window holds such a value, as when the check came first. It did
-    come first, in a pass over each new row before the loops that use it; that pass took
-    every row from memory apart from the arithmetic, and on a box with slow division it cost
-    half the copy again (AlexNet conv1 fp32, 2 threads, caches evicted, Xeon: the grouped
-    loops alone 3.22 ms against the copy's 3.20, with the pass first 4.82 ms). Other
-    windows still look first (top: (PEAK_SLOTS,) int64 largest-|x| bits by row, row c in
-    slot c % PEAK_SLOTS): their sums are a loop a row, and the largest |x| taken in it ran
-    slower (0.83 -> 1.04 ns an element, size 3, in cache).
-    """
+    results are the same bits. top: (PEAK_SLOTS,) int64 largest-|x| bits by row (row c in
+    slot c % PEAK_SLOTS); acap: :func:`abs_cap` of the square cap."""
     length = src.shape[1]
     after = size - 1 - before
     bits = src.view(np.int32)
     scale32, k32 = np.float32(scale), np.float32(k)
     centred5 = size == 5 and before == 2
-    known = 0  # rows known .. have their largest |x| in top (below it: not needed again)
-    single = 0  # rows below it are not taken in groups (a group was redone up to there)
+    known = 0  # rows 0 .. known - 1 have their largest |x| in top
     r = 0
     while r < length:
-        if centred5 and r >= 2 and r + GROUP + 2 <= length and r >= single:
-            if rows_x5_group(src, o, r, i0, nb, dst, do, di0, scale32, k32, mode) <= acap:
+        if centred5 and r >= 2 and r + GROUP + 2 <= length:
+            known = note_peaks(bits, o, i0, nb, top, known, r + GROUP + 1)
+            if window_peak(top, r - 2, r + GROUP + 1, PEAK_SLOTS) <= acap:
+                rows_x5_group(src, o, r, i0, nb, dst, do, di0, scale32, k32, mode)
                 r += GROUP
                 continue
-            single = r + GROUP  # redo the group's rows one at a time
         lo, hi = max(0, r - before), min(length - 1, r + after)
-        if centred5 and lo == r - 2 and hi == r + 2:
-            peak = rows_x5(src, o, r, i0, nb, dst, do, di0, scale32, k32, mode)
-        else:
-            known = note_peaks(bits, o, i0, nb, top, max(known, lo), hi)
-            peak = window_peak(top, lo, hi, PEAK_SLOTS)
-            if peak <= acap:
-                sum_sq(src, o, lo, hi, i0, nb, w)
-                direct_row(src, o, r, i0, nb, w, dst, do, di0, scale32, k32, mode)
-        if peak > acap:  # float64
+        known = note_peaks(bits, o, i0, nb, top, known, hi)
+        if window_peak(top, lo, hi, PEAK_SLOTS) > acap:  # s may pass 1e36, or NaN or inf
             row_f64(src, o, r, i0, nb, before, size, s64, scale, k)
             fwd_emit(src, o, r, i0, nb, s64, dst, do, di0, beta, mode, False)
+        elif centred5 and lo == r - 2 and hi == r + 2:
+            rows_x5(src, o, r, i0, nb, dst, do, di0, scale32, k32, mode)
+        else:
+            sum_sq(src, o, lo, hi, i0, nb, w)
+            direct_row(src, o, r, i0, nb, w, dst, do, di0, scale32, k32, mode)
         r += 1
 
 

@@ -36,12 +36,10 @@ from .numba_direct import (
     GROUP,
     PEAK_SLOTS,
     absmax_bits,
-    group_peak,
     group_sums,
     line_sum,
     lines_absmax,
-    peak5,
-    rows_peak,
+    note_peaks,
     square_row,
     sum5,
     sum_sq,
@@ -110,17 +108,13 @@ def pt_w(x, dy, o, c, i0, nb, w, scale, k, mode, pr, tr, slot):
 @njit(cache=True, error_model="numpy")
 def pt_x5(x, dy, o, c, i0, nb, scale, k, mode, pr, tr, slot):
     """p and t of interior row c of a size-5 window centred on c, its squares taken straight
-    from the x rows c-2 .. c+2 (in cache), summed in window order; returns the largest |x| of
-    those rows (int32 bits), taken in the same loop."""
+    from the x rows c-2 .. c+2 (in cache), summed in window order."""
     u0 = uint64(i0)
-    peak = np.int32(0)
     for j in range(uint64(nb)):
         acc, xc = sum5(x, o, c, u0 + j)
-        peak = max(peak, peak5(x, o, c, u0 + j))
         p, q = _p_q(k + scale * acc, mode)
         pr[slot, j] = p
         tr[slot, j] = dy[o, c, u0 + j] * (xc * q)
-    return peak
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -142,23 +136,22 @@ def _pq1(sv):
 def pt_x5_group(x, dy, o, c, i0, nb, scale, k, mode, pr, tr):
     """:func:`pt_x5` for the GROUP = 8 interior rows c .. c + 7 (c = 2 mod 8) in one loop (each
     column loads the x rows c - 2 .. c + 9 once) into the ring slots :func:`slot5`: the same
-    bits. Returns the largest |x| of the 12 rows (int32 bits), taken in the same loop."""
+    bits."""
     if mode == POW_075:
-        return _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, _pq075)
-    if mode == POW_05:
-        return _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, _pq05)
-    return _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, _pq1)
+        _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, _pq075)
+    elif mode == POW_05:
+        _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, _pq05)
+    else:
+        _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, _pq1)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, pq):
     u0 = uint64(i0)
     prf, trf = ring_rows(pr, slot5(c), GROUP), ring_rows(tr, slot5(c), GROUP)
-    peak = np.int32(0)
     for j in range(uint64(nb)):
         u = u0 + j
         xs, w = group_sums(x, o, c, u)
-        peak = max(peak, group_peak(x, o, c, u))
         p, q = pq(k + scale * w[0])
         prf[j] = p
         trf[j] = dy[o, c, u] * (xs[0] * q)
@@ -183,7 +176,6 @@ def _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, pq):
         p, q = pq(k + scale * w[7])
         prf[j + 7 * RING_W] = p
         trf[j + 7 * RING_W] = dy[o, c + 7, u] * (xs[7] * q)
-    return peak
 
 
 @njit(cache=True, error_model="numpy")
@@ -264,7 +256,8 @@ def _slots(first, size, length, sl, shift, period):
 
 
 @njit(cache=True, error_model="numpy")
-def bwd_x5(x, dy, o, i0, nb, pr, tr, w, st, sl, scale, k, acap, mode, coef, dst, do, di0):
+def bwd_x5(x, dy, o, i0, nb, pr, tr, top, w, st, sl, scale, k, acap, mode, coef, dst, do,
+           di0):
     """:func:`bwd_direct` for a centred window of 5 (the float32 scale and k): p and t of eight
     interior rows at a time (:func:`pt_x5_group`, rows 2 .. 9, 10 .. 17, ...), then dx of eight
     rows at a time (:func:`dx_x5_group`, rows 8 .. 15, 16 .. 23, ...) once their transposed
@@ -274,29 +267,29 @@ def bwd_x5(x, dy, o, i0, nb, pr, tr, w, st, sl, scale, k, acap, mode, coef, dst,
     at arbitrary slots it needs more run-time alias checks than it will make). A group
     overwrites rows at least 9 below its first, while dx has emitted every row but the last
     two below it. AlexNet conv1 fp32, 2 threads, the bare loops: 4.0 -> 2.7 ms. Returns 1 as
-    soon as a window holds an |x| above acap, which each loop takes from the rows it loads
-    (no pass over each new row first: see ``numba_direct.fwd_direct_x``)."""
+    soon as a window holds an |x| above acap."""
     length = x.shape[1]
     bits = x.view(np.int32)
+    known = 0  # rows below it have their largest |x| in top (slot row % PEAK_SLOTS)
     done = 0  # rows below it have p and t in the rings
     emitted = 0  # rows below it have dx written
     while emitted < length:
         if done < length:
-            if done >= 2 and (done - 2) % GROUP == 0 and done + GROUP + 2 <= length:
-                peak = pt_x5_group(x, dy, o, done, i0, nb, scale, k, mode, pr, tr)
+            group = done >= 2 and (done - 2) % GROUP == 0 and done + GROUP + 2 <= length
+            last = min(length - 1, done + (GROUP + 1 if group else 2))
+            known = note_peaks(bits, o, i0, nb, top, known, last)
+            if window_peak(top, max(0, done - 2), last, PEAK_SLOTS) > acap:
+                return 1
+            if group:
+                pt_x5_group(x, dy, o, done, i0, nb, scale, k, mode, pr, tr)
                 done += GROUP
-            elif 2 <= done < length - 2:
-                peak = pt_x5(x, dy, o, done, i0, nb, scale, k, mode, pr, tr, slot5(done))
-                done += 1
-            else:  # the first and last two rows
-                lo, hi = max(0, done - 2), min(length - 1, done + 2)
-                peak = rows_peak(bits, o, lo, hi, i0, nb)
-                if peak <= acap:
-                    sum_sq(x, o, lo, hi, i0, nb, w)
+            else:
+                if 2 <= done < length - 2:
+                    pt_x5(x, dy, o, done, i0, nb, scale, k, mode, pr, tr, slot5(done))
+                else:
+                    sum_sq(x, o, max(0, done - 2), last, i0, nb, w)
                     pt_w(x, dy, o, done, i0, nb, w, scale, k, mode, pr, tr, slot5(done))
                 done += 1
-            if peak > acap:
-                return 1
         while emitted < length and (done == length or emitted + 2 < done):
             i = emitted
             if i >= 2 and i % GROUP == 0 and i + GROUP + 2 <= done:
@@ -332,8 +325,8 @@ def bwd_direct(x, dy, o, i0, nb, before, size, sq, pr, tr, top, w, st, sl, scale
         sq[ZERO, j] = 0.0
         tr[ZERO, j] = 0.0
     if size == 5 and before == 2:
-        return bwd_x5(x, dy, o, i0, nb, pr, tr, w, st, sl, scale32, k32, acap, mode, coef, dst,
-                      do, di0)
+        return bwd_x5(x, dy, o, i0, nb, pr, tr, top, w, st, sl, scale32, k32, acap, mode, coef,
+                      dst, do, di0)
     top[ZERO] = 0
     for m in range(length + after + before):
         if m < length:
@@ -346,8 +339,11 @@ def bwd_direct(x, dy, o, i0, nb, before, size, sq, pr, tr, top, w, st, sl, scale
             if small:
                 if window_peak(top, max(0, c - before), min(length - 1, c + after)) > acap:
                     return 1
-                sum_sq(x, o, max(0, c - before), min(length - 1, c + after), i0, nb, w)
-                pt_w(x, dy, o, c, i0, nb, w, scale32, k32, mode, pr, tr, c % size)
+                if size == 5 and before == 2 and 2 <= c < length - 2:
+                    pt_x5(x, dy, o, c, i0, nb, scale32, k32, mode, pr, tr, c % size)
+                else:
+                    sum_sq(x, o, max(0, c - before), min(length - 1, c + after), i0, nb, w)
+                    pt_w(x, dy, o, c, i0, nb, w, scale32, k32, mode, pr, tr, c % size)
             else:
                 _slots(c - before, size, length, sl, 0, size)
                 peak = 0
