@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 import localnorm
+from localnorm.bench.memory import CacheFlusher
 
 
 @numba.njit(parallel=True, cache=True)
@@ -86,8 +87,6 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--no-flush", action="store_true", help="keep the caches between samples")
     args = ap.parse_args()
-    from localnorm.bench.memory import CacheFlusher
-
     flush = CacheFlusher("cpu", not args.no_flush)
     torch.set_num_threads(args.threads)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))

@@ -206,12 +206,12 @@ def test_zeros():
 
 @pytest.mark.parametrize("size,before", [(5, None), (3, None), (4, 0), (2, 1)])
 def test_direct_forward_row_groups_fall_back(size, before):
-    # A centred window of 5 does eight interior rows per loop (numba_direct.rows_x5_group),
-    # which find a square above the cap (here 1e40, past float32) or a NaN in their own loads
-    # and are then done again row by row, the rows near it in float64; other windows look
-    # at each new row first. Placed at every channel of a 29-channel axis (three groups, then
-    # a tail of rows), the result stays within the policy and the rows outside the big
-    # value's window have the bits of the clean input's.
+    # A centred window of 5 does eight interior rows per loop (numba_direct.rows_x5_group);
+    # a group whose window holds a square above the cap (here 1e40, past float32) or a NaN
+    # is done row by row, the rows near it in float64; other windows go row by row, each row
+    # checked. Placed at every channel of a 29-channel axis (three groups, then a tail of
+    # rows), the result stays within the policy and the rows outside the big value's window
+    # have the bits of the clean input's.
     x = randn(2, 29, 3, 17, seed=38)
     spec = _spec(x, size, 1.0, 0.75, 1.0, before=before)
     clean = numba_lrn.lrn_fwd(x, spec)
@@ -251,8 +251,8 @@ def test_row_groups_match_the_lines_bit_for_bit(beta):
 
 @pytest.mark.parametrize("channel", [0, 1, 3, 9, 17, 26, 42, 44])
 def test_backward_row_groups_fall_back(channel):
-    # a big |x| anywhere (square 1e40, past float32) sends the tile to the float64 block path;
-    # the grouped loops find it in their own loads, the first and last two rows beforehand
+    # a big |x| anywhere (square 1e40, past float32) sends the tile to the float64 block path,
+    # whether it sits in a group of eight rows or in the first or last two rows
     x = randn(2, 45, 3, 5, seed=41)
     dy = randn(2, 45, 3, 5, seed=42)
     spec = _spec(x, 5, 1.0, 0.75, 1.0)
