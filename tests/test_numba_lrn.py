@@ -235,6 +235,25 @@ def test_direct_forward_row_groups_fall_back(size, before):
                 assert torch.isnan(y[1, near, 2, 5]).all() and not torch.isnan(y[1, far]).any()
 
 
+@pytest.mark.parametrize("shape", [(2, 24, 6, 7), (2, 24, 20, 20)])
+@pytest.mark.parametrize("size", [3, 5, 9])
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+@pytest.mark.parametrize("region", ["across", "within"])
+def test_squares_past_float32_with_a_small_scale(region, layout, size, shape):
+    # With AlexNet's alpha (scale 2e-5) no finite float32 square can take s past the direct
+    # paths' cap, so float32 itself is the limit: x^2 overflows above 1.8e19, and a window's
+    # sum of squares can overflow although each square does not. Both must send the rows to
+    # float64 (they gave 0 for every row of such a window until session 15: error 1).
+    x = randn(*shape, seed=46)
+    x[0, 7, 1, 1] = 1e20  # its square is inf in float32
+    x[1, 3:12, 2, 2] = 1.5e19  # finite squares, an infinite float32 window sum
+    x[1, 5, 4, :] = 1e30
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    y, _ = check(x, _spec(x, size, 1e-4, 0.75, 2.0, region))
+    assert torch.isfinite(y).all() and (y[0, 7, 1, 1] > 0) and (y[1, 5, 4, :] > 0).all()
+
+
 @pytest.mark.parametrize("beta", [0.75, 0.5, 1.0])
 def test_row_groups_match_the_lines_bit_for_bit(beta):
     # NCHW tiles take eight rows per loop (forward; backward p, t and dx), channels-last lines

@@ -18,18 +18,21 @@ Accuracy: the float32 sum of at most 9 non-negative rounded squares has relative
 10 * 2^-24 = 6e-7, so y = x s^-beta (beta <= 1) stays within 1e-6 relative of the float64
 reference, provided every s lies in [lo, 1e36] (lo >= 1e-36, raised when scale is large
 enough that underflowed squares could matter; see ``direct_lo``). The path is taken only when
-k >= lo, so s >= lo always; for the upper end, squaring a row also takes the largest square
-of the row, as an integer maximum of the float bits (non-negative floats order like their
-bits, NaN and inf above all finite ones; an integer reduction vectorises where a per-element
-range test costs half the loop), and a row whose window may hold a square above ``square_cap``
-(s could pass 1e36, or a NaN or inf is there) is recomputed in float64, as the block path
-does. No subtraction is ever made.
+k >= lo, so s >= lo always; for the upper end, a row whose window may hold a square above
+``square_cap`` (s could pass 1e36, the float32 sum of the squares could overflow, or a NaN or
+inf is there) is recomputed in float64, as the block path does. The ring path takes the
+largest square of each row as an integer maximum of the float bits (non-negative floats order
+like their bits, NaN and inf above all finite ones); the loops of a centred window of 5 test
+every square they make against the cap with float compares (``ok5``, ``group_ok``). No
+subtraction is ever made.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, uint64
+from llvmlite import ir
+from numba import njit, types, uint64
+from numba.extending import intrinsic
 
 from .numba_window import _LO32, POW_05, POW_075, POW_1, fwd_emit, neg_pow32
 
@@ -56,7 +59,8 @@ def square_cap(size: int, scale: float, k: float, hi: float) -> int:
     window whose squares are all <= q has s <= hi (up to rounding, far inside float32)."""
     if scale <= 0.0:
         return F32_MAX_BITS
-    q = (hi - k) / (scale * size)
+    # and the float32 sum of ``size`` such squares (each rounding up by at most 2^-24) finite
+    q = min((hi - k) / (scale * size), float(np.finfo(np.float32).max) / (size * 1.0001))
     if q >= float(np.finfo(np.float32).max):
         return F32_MAX_BITS
     q32 = np.float32(q)
@@ -67,10 +71,10 @@ def square_cap(size: int, scale: float, k: float, hi: float) -> int:
 
 def abs_cap(cap: int) -> int:
     """The int32 bits of the largest float32 a whose float32 square is <= the square with bits
-    ``cap``: a window of |x| <= a has every square <= that one."""
-    if cap >= F32_MAX_BITS:
-        return F32_MAX_BITS
-    q = np.array(cap, dtype=np.int32).view(np.float32)[()]
+    ``cap``: a window of |x| <= a has every square <= that one. A cap of ``F32_MAX_BITS``
+    (every finite square) gives sqrt(float32 max), about 1.8e19: above it the square
+    overflows to inf, so such an x still takes float64."""
+    q = np.array(min(cap, F32_MAX_BITS), dtype=np.int32).view(np.float32)[()]
     a = np.float32(np.sqrt(np.float64(q)))
     while a > 0 and a * a > q:
         a = np.nextafter(a, np.float32(0.0))
@@ -95,6 +99,32 @@ def max_bits(sq):
     for j in range(uint64(bits.shape[0])):
         m = max(m, bits[j])
     return m
+
+
+@intrinsic
+def bits_f32(typingctx, v):  # type: ignore[no-untyped-def]
+    """The float32 whose bits are the integer v's low 32: a register bitcast."""
+    if not isinstance(v, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        low = args[0]
+        if signature.args[0].bitwidth > 32:
+            low = builder.trunc(low, ir.IntType(32))
+        elif signature.args[0].bitwidth < 32:
+            low = builder.zext(low, ir.IntType(32))
+        return builder.bitcast(low, ir.FloatType())
+
+    return types.float32(v), codegen
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def square_limit(acap):
+    """fl(a * a) for the float32 a with bits ``acap`` (:func:`abs_cap`): |x| <= a exactly
+    when fl(x * x) <= it, since rounding keeps squares in the order of |x| and the next float
+    above a squares past the cap. NaN compares false, inf above it: both fail the test."""
+    a = bits_f32(acap)  # type: ignore[call-arg,var-annotated]
+    return a * a
 
 
 @njit(cache=True, error_model="numpy")
@@ -141,6 +171,17 @@ def sum5(src, o, r, u):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def ok5(src, o, r, u, ql):
+    """Whether every square of rows r - 2 .. r + 2 at column u is <= ql (:func:`square_limit`):
+    the loads and squares of :func:`sum5`, which LLVM merges with those. Float compares and a
+    boolean and: no call, no integer lanes, so the loop around it keeps 8 float32 lanes."""
+    a0, a1, a2 = src[o, r - 2, u], src[o, r - 1, u], src[o, r, u]
+    a3, a4 = src[o, r + 1, u], src[o, r + 2, u]
+    return ((a0 * a0 <= ql) & (a1 * a1 <= ql) & (a2 * a2 <= ql) & (a3 * a3 <= ql)
+            & (a4 * a4 <= ql))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def group_sums(src, o, r, u):
     """((x[r], .. x[r + 7]), (their window sums)) at column u for a centred window of 5: the
     12 rows r - 2 .. r + 9 loaded once, each row's five squares added in window order (the
@@ -159,13 +200,11 @@ def group_sums(src, o, r, u):
         (((q6 + q7) + q8) + q9) + q10, (((q7 + q8) + q9) + q10) + q11)
 
 
-@njit(cache=True, error_model="numpy")
-def window_peak(top, lo, hi, slots=DIRECT_MAX):
-    """The largest of top[c % slots] for rows c in [lo, hi] (largest-|x| bits by row)."""
-    peak = 0
-    for c in range(lo, hi + 1):
-        peak = max(peak, top[c % slots])
-    return peak
+@njit(cache=True, error_model="numpy", inline="always")
+def group_ok(src, o, r, u, ql):
+    """:func:`ok5` for the 12 rows r - 2 .. r + 9 that :func:`group_sums` loads at column u."""
+    return ok5(src, o, r, u, ql) & ok5(src, o, r + 5, u, ql) & (
+        (src[o, r + 8, u] * src[o, r + 8, u] <= ql) & (src[o, r + 9, u] * src[o, r + 9, u] <= ql))
 
 
 @njit(cache=True, error_model="numpy")
@@ -215,29 +254,54 @@ def note_peaks(bits, o, i0, nb, top, known, last):
 
 
 @njit(cache=True, error_model="numpy")
-def rows_x5(src, o, r, i0, nb, dst, do, di0, scale, k, mode):
-    """Interior row r of a size-5 window centred on r: the squares of rows r-2 .. r+2 taken
-    straight from x (no ring of squares to store and reload), summed in window order."""
-    u0 = uint64(i0)
-    v0 = uint64(di0)
-    for j in range(uint64(nb)):
-        acc, xr = sum5(src, o, r, u0 + j)
-        dst[do, r, v0 + j] = xr * neg_pow32(k + scale * acc, mode)
+def window_peak(top, lo, hi, slots=DIRECT_MAX):
+    """The largest of top[c % slots] for rows c in [lo, hi] (largest-|x| bits by row)."""
+    peak = 0
+    for c in range(lo, hi + 1):
+        peak = max(peak, top[c % slots])
+    return peak
 
 
 @njit(cache=True, error_model="numpy")
-def rows_x5_group(src, o, r, i0, nb, dst, do, di0, scale, k, mode):
+def rows_peak(bits, o, lo, hi, i0, nb):
+    """The largest |x| (int32 bits) of rows lo .. hi of the tile."""
+    peak = 0
+    for c in range(lo, hi + 1):
+        peak = max(peak, absmax_bits(bits, o, c, i0, nb))
+    return peak
+
+
+@njit(cache=True, error_model="numpy")
+def rows_x5(src, o, r, i0, nb, dst, do, di0, scale, k, mode, ql):
+    """Interior row r of a size-5 window centred on r: the squares of rows r-2 .. r+2 taken
+    straight from x (no ring of squares to store and reload), summed in window order.
+    Returns whether every square of the window is <= ql (:func:`square_limit`), tested in
+    the same loop: if not, the row is wrong and the caller redoes it."""
+    u0 = uint64(i0)
+    v0 = uint64(di0)
+    ok = True
+    for j in range(uint64(nb)):
+        u = u0 + j
+        acc, xr = sum5(src, o, r, u)
+        ok = ok & ok5(src, o, r, u, ql)
+        dst[do, r, v0 + j] = xr * neg_pow32(k + scale * acc, mode)
+    return ok
+
+
+@njit(cache=True, error_model="numpy")
+def rows_x5_group(src, o, r, i0, nb, dst, do, di0, scale, k, mode, ql):
     """:func:`rows_x5` for the ``GROUP`` = 8 interior rows r .. r + 7 in one loop: each column
     loads the 12 x rows r - 2 .. r + 9 once, where eight single-row loops load 40, so a row
     costs 1.5 loads from cache instead of 5 (AlexNet conv1 fp32, 2 threads, whole planes: the
     bare loop 1.96 -> 1.63 ms, against a 1.45-1.5 ms copy). Each row's sum has the terms,
-    order and arithmetic of :func:`rows_x5`: the same bits."""
+    order and arithmetic of :func:`rows_x5`: the same bits. Returns whether every square of
+    the 12 rows is <= ql, tested in the same loop: if not, some row is wrong and the caller
+    redoes the group."""
     if mode == POW_075:
-        _group(src, o, r, i0, nb, dst, do, di0, scale, k, _pow075)
-    elif mode == POW_05:
-        _group(src, o, r, i0, nb, dst, do, di0, scale, k, _pow05)
-    else:
-        _group(src, o, r, i0, nb, dst, do, di0, scale, k, _pow1)
+        return _group(src, o, r, i0, nb, dst, do, di0, scale, k, _pow075, ql)
+    if mode == POW_05:
+        return _group(src, o, r, i0, nb, dst, do, di0, scale, k, _pow05, ql)
+    return _group(src, o, r, i0, nb, dst, do, di0, scale, k, _pow1, ql)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -256,13 +320,15 @@ def _pow1(sv):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _group(src, o, r, i0, nb, dst, do, di0, scale, k, powf):
+def _group(src, o, r, i0, nb, dst, do, di0, scale, k, powf, ql):
     """:func:`rows_x5_group` with s^-beta computed by ``powf`` (one specialisation each)."""
     u0 = uint64(i0)
     v0 = uint64(di0)
+    ok = True
     for j in range(uint64(nb)):
         u = u0 + j
         xs, w = group_sums(src, o, r, u)
+        ok = ok & group_ok(src, o, r, u, ql)
         v = v0 + j
         dst[do, r, v] = xs[0] * powf(k + scale * w[0])
         dst[do, r + 1, v] = xs[1] * powf(k + scale * w[1])
@@ -272,6 +338,7 @@ def _group(src, o, r, i0, nb, dst, do, di0, scale, k, powf):
         dst[do, r + 5, v] = xs[5] * powf(k + scale * w[5])
         dst[do, r + 6, v] = xs[6] * powf(k + scale * w[6])
         dst[do, r + 7, v] = xs[7] * powf(k + scale * w[7])
+    return ok
 
 
 @njit(cache=True, error_model="numpy")
@@ -294,32 +361,54 @@ def fwd_direct_x(src, o, i0, nb, before, size, top, w, s64, dst, do, di0, scale,
     each row's squares are taken from x rows that are still in cache (a centred window of 5
     does eight interior rows at a time, :func:`rows_x5_group`). The terms, their order and the
     arithmetic are those of the ring path (leading and trailing zero terms change no bit), so
-    results are the same bits. top: (PEAK_SLOTS,) int64 largest-|x| bits by row (row c in
-    slot c % PEAK_SLOTS); acap: :func:`abs_cap` of the square cap."""
+    results are the same bits. acap: :func:`abs_cap` of the square cap.
+
+    A row whose window holds an |x| above acap (s may pass 1e36, or a NaN or inf is there)
+    is done in float64. The loops of a centred window of 5 test each square they make
+    against ``square_limit(acap)`` and the caller redoes their rows if one fails: a row
+    takes float64 exactly when its own window holds such a value, as when the check came
+    first. It did come first, in a pass over each new row before the loops that use it; that
+    pass took every row from memory apart from the arithmetic, and on a box with slow
+    division it cost half the copy again (AlexNet conv1 fp32, 2 threads, caches evicted,
+    Xeon: the grouped loops alone 3.22 ms against the copy's 3.20, with the pass first 4.82
+    ms). The test is float compares and a boolean and, not an integer maximum: numba's
+    ``max`` is a call, which kept LLVM from vectorising the loop in its own compiled function
+    ("call instruction cannot be vectorized"); a process that compiled the kernels then ran
+    the loop scalar (forward 10.7-11.6 ms), one that loaded them from numba's cache 4 lanes
+    wide (4.3 ms). An int32 maximum as a select vectorised both ways, but 4 lanes wide. With
+    the compares, 8 lanes both ways: forward kernel 5.9-6.2 -> 4.2-4.6 ms, backward 9.1 ->
+    7.2-7.4 ms (AlexNet conv1 fp32 NCHW, 2 threads, caches evicted, Xeon). Other windows
+    still look first (top: (PEAK_SLOTS,) int64 largest-|x| bits by row, row c in slot
+    c % PEAK_SLOTS): their sums are a loop a row, and the largest |x| taken in it ran slower
+    (0.83 -> 1.04 ns an element, size 3, in cache).
+    """
     length = src.shape[1]
     after = size - 1 - before
     bits = src.view(np.int32)
     scale32, k32 = np.float32(scale), np.float32(k)
+    ql = square_limit(acap)
     centred5 = size == 5 and before == 2
-    known = 0  # rows 0 .. known - 1 have their largest |x| in top
+    known = 0  # rows known .. have their largest |x| in top (below it: not needed again)
+    single = 0  # rows below it are not taken in groups (a group was redone up to there)
     r = 0
     while r < length:
-        if centred5 and r >= 2 and r + GROUP + 2 <= length:
-            known = note_peaks(bits, o, i0, nb, top, known, r + GROUP + 1)
-            if window_peak(top, r - 2, r + GROUP + 1, PEAK_SLOTS) <= acap:
-                rows_x5_group(src, o, r, i0, nb, dst, do, di0, scale32, k32, mode)
+        if centred5 and r >= 2 and r + GROUP + 2 <= length and r >= single:
+            if rows_x5_group(src, o, r, i0, nb, dst, do, di0, scale32, k32, mode, ql):
                 r += GROUP
                 continue
+            single = r + GROUP  # redo the group's rows one at a time
         lo, hi = max(0, r - before), min(length - 1, r + after)
-        known = note_peaks(bits, o, i0, nb, top, known, hi)
-        if window_peak(top, lo, hi, PEAK_SLOTS) > acap:  # s may pass 1e36, or NaN or inf
+        if centred5 and lo == r - 2 and hi == r + 2:
+            ok = rows_x5(src, o, r, i0, nb, dst, do, di0, scale32, k32, mode, ql)
+        else:
+            known = note_peaks(bits, o, i0, nb, top, max(known, lo), hi)
+            ok = window_peak(top, lo, hi, PEAK_SLOTS) <= acap
+            if ok:
+                sum_sq(src, o, lo, hi, i0, nb, w)
+                direct_row(src, o, r, i0, nb, w, dst, do, di0, scale32, k32, mode)
+        if not ok:  # float64
             row_f64(src, o, r, i0, nb, before, size, s64, scale, k)
             fwd_emit(src, o, r, i0, nb, s64, dst, do, di0, beta, mode, False)
-        elif centred5 and lo == r - 2 and hi == r + 2:
-            rows_x5(src, o, r, i0, nb, dst, do, di0, scale32, k32, mode)
-        else:
-            sum_sq(src, o, lo, hi, i0, nb, w)
-            direct_row(src, o, r, i0, nb, w, dst, do, di0, scale32, k32, mode)
         r += 1
 
 
@@ -437,11 +526,15 @@ def fwd_lines(x2, f0, nb, before, size, sqp, w, s64, y2, scale, k, cap, beta, mo
     for c in range(sqp.shape[0]):
         sqp[c] = 0.0
     sq_in = sqp[before:before + length]
+    qcap = bits_f32(cap)  # type: ignore[call-arg,var-annotated]
     for o in range(f0, f0 + nb):  # indexed, never sliced: see numba_direct_grad.bwd_lines
+        ok = True  # every square <= cap (NaN fails), tested as it is made: no second loop
         for c in range(uint64(length)):
             v = x2[o, 0, c]
-            sq_in[c] = v * v
-        if max_bits(sq_in) > cap:
+            q = v * v
+            sq_in[c] = q
+            ok = ok & (q <= qcap)
+        if not ok:
             line_f64(x2, o, before, size, s64, scale, k)
             fwd_emit(x2, o, 0, 0, length, s64, y2, o, 0, beta, mode, False)
         elif size == 5 and mode == POW_075:

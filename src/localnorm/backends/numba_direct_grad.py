@@ -36,10 +36,13 @@ from .numba_direct import (
     GROUP,
     PEAK_SLOTS,
     absmax_bits,
+    group_ok,
     group_sums,
     line_sum,
     lines_absmax,
-    note_peaks,
+    ok5,
+    rows_peak,
+    square_limit,
     square_row,
     sum5,
     sum_sq,
@@ -106,15 +109,19 @@ def pt_w(x, dy, o, c, i0, nb, w, scale, k, mode, pr, tr, slot):
 
 
 @njit(cache=True, error_model="numpy")
-def pt_x5(x, dy, o, c, i0, nb, scale, k, mode, pr, tr, slot):
+def pt_x5(x, dy, o, c, i0, nb, scale, k, mode, pr, tr, slot, ql):
     """p and t of interior row c of a size-5 window centred on c, its squares taken straight
-    from the x rows c-2 .. c+2 (in cache), summed in window order."""
+    from the x rows c-2 .. c+2 (in cache), summed in window order; returns whether every
+    square of those rows is <= ql (numba_direct.square_limit), tested in the same loop."""
     u0 = uint64(i0)
+    ok = True
     for j in range(uint64(nb)):
         acc, xc = sum5(x, o, c, u0 + j)
+        ok = ok & ok5(x, o, c, u0 + j, ql)
         p, q = _p_q(k + scale * acc, mode)
         pr[slot, j] = p
         tr[slot, j] = dy[o, c, u0 + j] * (xc * q)
+    return ok
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -133,25 +140,26 @@ def _pq1(sv):
 
 
 @njit(cache=True, error_model="numpy")
-def pt_x5_group(x, dy, o, c, i0, nb, scale, k, mode, pr, tr):
+def pt_x5_group(x, dy, o, c, i0, nb, scale, k, mode, pr, tr, ql):
     """:func:`pt_x5` for the GROUP = 8 interior rows c .. c + 7 (c = 2 mod 8) in one loop (each
     column loads the x rows c - 2 .. c + 9 once) into the ring slots :func:`slot5`: the same
-    bits."""
+    bits. Returns whether every square of the 12 rows is <= ql, tested in the same loop."""
     if mode == POW_075:
-        _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, _pq075)
-    elif mode == POW_05:
-        _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, _pq05)
-    else:
-        _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, _pq1)
+        return _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, _pq075, ql)
+    if mode == POW_05:
+        return _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, _pq05, ql)
+    return _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, _pq1, ql)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, pq):
+def _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, pq, ql):
     u0 = uint64(i0)
     prf, trf = ring_rows(pr, slot5(c), GROUP), ring_rows(tr, slot5(c), GROUP)
+    ok = True
     for j in range(uint64(nb)):
         u = u0 + j
         xs, w = group_sums(x, o, c, u)
+        ok = ok & group_ok(x, o, c, u, ql)
         p, q = pq(k + scale * w[0])
         prf[j] = p
         trf[j] = dy[o, c, u] * (xs[0] * q)
@@ -176,6 +184,7 @@ def _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, pq):
         p, q = pq(k + scale * w[7])
         prf[j + 7 * RING_W] = p
         trf[j + 7 * RING_W] = dy[o, c + 7, u] * (xs[7] * q)
+    return ok
 
 
 @njit(cache=True, error_model="numpy")
@@ -256,8 +265,7 @@ def _slots(first, size, length, sl, shift, period):
 
 
 @njit(cache=True, error_model="numpy")
-def bwd_x5(x, dy, o, i0, nb, pr, tr, top, w, st, sl, scale, k, acap, mode, coef, dst, do,
-           di0):
+def bwd_x5(x, dy, o, i0, nb, pr, tr, w, st, sl, scale, k, acap, mode, coef, dst, do, di0):
     """:func:`bwd_direct` for a centred window of 5 (the float32 scale and k): p and t of eight
     interior rows at a time (:func:`pt_x5_group`, rows 2 .. 9, 10 .. 17, ...), then dx of eight
     rows at a time (:func:`dx_x5_group`, rows 8 .. 15, 16 .. 23, ...) once their transposed
@@ -267,29 +275,30 @@ def bwd_x5(x, dy, o, i0, nb, pr, tr, top, w, st, sl, scale, k, acap, mode, coef,
     at arbitrary slots it needs more run-time alias checks than it will make). A group
     overwrites rows at least 9 below its first, while dx has emitted every row but the last
     two below it. AlexNet conv1 fp32, 2 threads, the bare loops: 4.0 -> 2.7 ms. Returns 1 as
-    soon as a window holds an |x| above acap."""
+    soon as a window holds an |x| above acap, which each loop tests on the rows it loads
+    (no pass over each new row first: see ``numba_direct.fwd_direct_x``)."""
     length = x.shape[1]
     bits = x.view(np.int32)
-    known = 0  # rows below it have their largest |x| in top (slot row % PEAK_SLOTS)
+    ql = square_limit(acap)
     done = 0  # rows below it have p and t in the rings
     emitted = 0  # rows below it have dx written
     while emitted < length:
         if done < length:
-            group = done >= 2 and (done - 2) % GROUP == 0 and done + GROUP + 2 <= length
-            last = min(length - 1, done + (GROUP + 1 if group else 2))
-            known = note_peaks(bits, o, i0, nb, top, known, last)
-            if window_peak(top, max(0, done - 2), last, PEAK_SLOTS) > acap:
-                return 1
-            if group:
-                pt_x5_group(x, dy, o, done, i0, nb, scale, k, mode, pr, tr)
+            if done >= 2 and (done - 2) % GROUP == 0 and done + GROUP + 2 <= length:
+                ok = pt_x5_group(x, dy, o, done, i0, nb, scale, k, mode, pr, tr, ql)
                 done += GROUP
-            else:
-                if 2 <= done < length - 2:
-                    pt_x5(x, dy, o, done, i0, nb, scale, k, mode, pr, tr, slot5(done))
-                else:
-                    sum_sq(x, o, max(0, done - 2), last, i0, nb, w)
+            elif 2 <= done < length - 2:
+                ok = pt_x5(x, dy, o, done, i0, nb, scale, k, mode, pr, tr, slot5(done), ql)
+                done += 1
+            else:  # the first and last two rows
+                lo, hi = max(0, done - 2), min(length - 1, done + 2)
+                ok = rows_peak(bits, o, lo, hi, i0, nb) <= acap
+                if ok:
+                    sum_sq(x, o, lo, hi, i0, nb, w)
                     pt_w(x, dy, o, done, i0, nb, w, scale, k, mode, pr, tr, slot5(done))
                 done += 1
+            if not ok:
+                return 1
         while emitted < length and (done == length or emitted + 2 < done):
             i = emitted
             if i >= 2 and i % GROUP == 0 and i + GROUP + 2 <= done:
@@ -325,8 +334,8 @@ def bwd_direct(x, dy, o, i0, nb, before, size, sq, pr, tr, top, w, st, sl, scale
         sq[ZERO, j] = 0.0
         tr[ZERO, j] = 0.0
     if size == 5 and before == 2:
-        return bwd_x5(x, dy, o, i0, nb, pr, tr, top, w, st, sl, scale32, k32, acap, mode, coef,
-                      dst, do, di0)
+        return bwd_x5(x, dy, o, i0, nb, pr, tr, w, st, sl, scale32, k32, acap, mode, coef, dst,
+                      do, di0)
     top[ZERO] = 0
     for m in range(length + after + before):
         if m < length:
@@ -339,11 +348,8 @@ def bwd_direct(x, dy, o, i0, nb, before, size, sq, pr, tr, top, w, st, sl, scale
             if small:
                 if window_peak(top, max(0, c - before), min(length - 1, c + after)) > acap:
                     return 1
-                if size == 5 and before == 2 and 2 <= c < length - 2:
-                    pt_x5(x, dy, o, c, i0, nb, scale32, k32, mode, pr, tr, c % size)
-                else:
-                    sum_sq(x, o, max(0, c - before), min(length - 1, c + after), i0, nb, w)
-                    pt_w(x, dy, o, c, i0, nb, w, scale32, k32, mode, pr, tr, c % size)
+                sum_sq(x, o, max(0, c - before), min(length - 1, c + after), i0, nb, w)
+                pt_w(x, dy, o, c, i0, nb, w, scale32, k32, mode, pr, tr, c % size)
             else:
                 _slots(c - before, size, length, sl, 0, size)
                 peak = 0
