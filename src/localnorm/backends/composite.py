@@ -45,20 +45,38 @@ def _compute(x: torch.Tensor) -> torch.Tensor:
 _WIDE_FROM = 8
 
 
-def denominator(xc: torch.Tensor, spec: LRNSpec) -> torch.Tensor:
-    """s = k + A * (window sum of x^2), in the compute dtype (float64 for wide float32 sums)."""
-    if xc.dtype == torch.float32 and spec.size >= _WIDE_FROM:
-        xc = xc.double()
+# float32 s above this (or not finite) is recomputed in float64: a square or a window's sum of
+# squares past float32 (|x| above 1.8e19) would make s inf and y 0, and s^-beta of an s this
+# large is near float32's subnormals, where it keeps fewer bits than the 1e-6 policy needs.
+_S32_MAX = 1e36
+
+
+def _sum_squares(xc: torch.Tensor, spec: LRNSpec) -> torch.Tensor:
     acc = xc * xc
     for ax in spec.axes:
         acc = window_sum(acc, ax, spec.before, spec.after)
     return acc * spec.scale + spec.k
 
 
+def denominator(xc: torch.Tensor, spec: LRNSpec) -> torch.Tensor:
+    """s = k + A * (window sum of x^2), in the compute dtype (float64 for wide float32 sums,
+    and for float32 inputs whose s leaves float32's safe range: one more pass over s, a
+    data-dependent test that runs inside the op's kernel, never in a traced graph)."""
+    if xc.dtype == torch.float32 and spec.size >= _WIDE_FROM:
+        return _sum_squares(xc.double(), spec)
+    s = _sum_squares(xc, spec)
+    if xc.dtype == torch.float32 and not bool((s <= _S32_MAX).all()):
+        return _sum_squares(xc.double(), spec)
+    return s
+
+
 def lrn(x: torch.Tensor, spec: LRNSpec) -> torch.Tensor:
-    """Differentiable composite LRN (autograd flows through plain torch ops)."""
+    """Differentiable composite LRN (autograd flows through plain torch ops). y = x s^-beta
+    is formed in s's dtype, then rounded once to x's: a float64 s^-beta can be below
+    float32's normal range although y is not."""
     xc = _compute(x)
-    y = xc * denominator(xc, spec).pow(-spec.beta).to(xc.dtype)
+    s = denominator(xc, spec)
+    y = xc.to(s.dtype) * s.pow(-spec.beta)
     return y.to(x.dtype)
 
 
