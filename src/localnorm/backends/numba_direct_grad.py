@@ -8,8 +8,9 @@ with W(c) = [c - before, c + after], so the transposed window of i is [i - after
 One walk down the channel axis of a tile does everything: at step m it squares row m into a
 ring, completes s, p and t of row c = m - after (whose window ends at m), and emits dx of row
 i = c - before (whose transposed window ends at c). x and dy are read from memory once and dx
-written once; every other read hits three rings of ``size`` rows (squares, p, t), which stay
-in cache; windows of at most 5 keep no ring of squares but square the x rows of the window
+written once; every other read hits three rings of ``size`` rows (squares, dy p, t), which
+stay in cache (the ring keeps u = dy p, the product dx takes, so the dx loops read no dy:
+the same bits, and on NCHW's eight-row loops one stream fewer); windows of at most 5 keep no ring of squares but square the x rows of the window
 straight from cache. Three vectorised loops per row (AlexNet conv1 fp32, 2 threads: backward
 kernel 10 ms for the float64 block path -> 5.2-6 ms).
 
@@ -83,7 +84,7 @@ def _p_q(sv, mode):
 
 @njit(cache=True, error_model="numpy")
 def pt_row(x, dy, o, c, i0, nb, sq, sl, nrows, w, scale, k, mode, pr, tr, slot):
-    """p and t of row c into pr[slot], tr[slot] from the ring rows sl of squares (the
+    """dy p and t of row c into pr[slot], tr[slot] from the ring rows sl of squares (the
     five-row sum fused into the loop)."""
     u0 = uint64(i0)
     if nrows == 5:
@@ -91,8 +92,9 @@ def pt_row(x, dy, o, c, i0, nb, sq, sl, nrows, w, scale, k, mode, pr, tr, slot):
         for j in range(uint64(nb)):
             sv = k + scale * (sq[a0, j] + sq[a1, j] + sq[a2, j] + sq[a3, j] + sq[a4, j])
             p, q = _p_q(sv, mode)
-            pr[slot, j] = p
-            tr[slot, j] = dy[o, c, u0 + j] * (x[o, c, u0 + j] * q)
+            g = dy[o, c, u0 + j]
+            pr[slot, j] = g * p
+            tr[slot, j] = g * (x[o, c, u0 + j] * q)
         return
     window_sum(sq, sl, nrows, nb, w)
     pt_w(x, dy, o, c, i0, nb, w, scale, k, mode, pr, tr, slot)
@@ -100,12 +102,13 @@ def pt_row(x, dy, o, c, i0, nb, sq, sl, nrows, w, scale, k, mode, pr, tr, slot):
 
 @njit(cache=True, error_model="numpy")
 def pt_w(x, dy, o, c, i0, nb, w, scale, k, mode, pr, tr, slot):
-    """p and t of row c from w, the float32 window sums of its squares."""
+    """dy p and t of row c from w, the float32 window sums of its squares."""
     u0 = uint64(i0)
     for j in range(uint64(nb)):
         p, q = _p_q(k + scale * w[j], mode)
-        pr[slot, j] = p
-        tr[slot, j] = dy[o, c, u0 + j] * (x[o, c, u0 + j] * q)
+        g = dy[o, c, u0 + j]
+        pr[slot, j] = g * p
+        tr[slot, j] = g * (x[o, c, u0 + j] * q)
 
 
 @njit(cache=True, error_model="numpy")
@@ -119,8 +122,9 @@ def pt_x5(x, dy, o, c, i0, nb, scale, k, mode, pr, tr, slot, ql):
         acc, xc = sum5(x, o, c, u0 + j)
         ok = ok & ok5(x, o, c, u0 + j, ql)
         p, q = _p_q(k + scale * acc, mode)
-        pr[slot, j] = p
-        tr[slot, j] = dy[o, c, u0 + j] * (xc * q)
+        g = dy[o, c, u0 + j]
+        pr[slot, j] = g * p
+        tr[slot, j] = g * (xc * q)
     return ok
 
 
@@ -161,29 +165,37 @@ def _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, pq, ql):
         xs, w = group_sums(x, o, c, u)
         ok = ok & group_ok(x, o, c, u, ql)
         p, q = pq(k + scale * w[0])
-        prf[j] = p
-        trf[j] = dy[o, c, u] * (xs[0] * q)
+        g = dy[o, c, u]
+        prf[j] = g * p
+        trf[j] = g * (xs[0] * q)
         p, q = pq(k + scale * w[1])
-        prf[j + RING_W] = p
-        trf[j + RING_W] = dy[o, c + 1, u] * (xs[1] * q)
+        g = dy[o, c + 1, u]
+        prf[j + RING_W] = g * p
+        trf[j + RING_W] = g * (xs[1] * q)
         p, q = pq(k + scale * w[2])
-        prf[j + 2 * RING_W] = p
-        trf[j + 2 * RING_W] = dy[o, c + 2, u] * (xs[2] * q)
+        g = dy[o, c + 2, u]
+        prf[j + 2 * RING_W] = g * p
+        trf[j + 2 * RING_W] = g * (xs[2] * q)
         p, q = pq(k + scale * w[3])
-        prf[j + 3 * RING_W] = p
-        trf[j + 3 * RING_W] = dy[o, c + 3, u] * (xs[3] * q)
+        g = dy[o, c + 3, u]
+        prf[j + 3 * RING_W] = g * p
+        trf[j + 3 * RING_W] = g * (xs[3] * q)
         p, q = pq(k + scale * w[4])
-        prf[j + 4 * RING_W] = p
-        trf[j + 4 * RING_W] = dy[o, c + 4, u] * (xs[4] * q)
+        g = dy[o, c + 4, u]
+        prf[j + 4 * RING_W] = g * p
+        trf[j + 4 * RING_W] = g * (xs[4] * q)
         p, q = pq(k + scale * w[5])
-        prf[j + 5 * RING_W] = p
-        trf[j + 5 * RING_W] = dy[o, c + 5, u] * (xs[5] * q)
+        g = dy[o, c + 5, u]
+        prf[j + 5 * RING_W] = g * p
+        trf[j + 5 * RING_W] = g * (xs[5] * q)
         p, q = pq(k + scale * w[6])
-        prf[j + 6 * RING_W] = p
-        trf[j + 6 * RING_W] = dy[o, c + 6, u] * (xs[6] * q)
+        g = dy[o, c + 6, u]
+        prf[j + 6 * RING_W] = g * p
+        trf[j + 6 * RING_W] = g * (xs[6] * q)
         p, q = pq(k + scale * w[7])
-        prf[j + 7 * RING_W] = p
-        trf[j + 7 * RING_W] = dy[o, c + 7, u] * (xs[7] * q)
+        g = dy[o, c + 7, u]
+        prf[j + 7 * RING_W] = g * p
+        trf[j + 7 * RING_W] = g * (xs[7] * q)
     return ok
 
 
@@ -211,13 +223,13 @@ def _dx4(x, dy, o, i, i0, nb, tr, pr, coef, dst, do, di0, a, b):
         v = v0 + j
         e0, e1, e2, e3 = ta[j], ta[j + RING_W], ta[j + 2 * RING_W], ta[j + 3 * RING_W]
         e4, e5, e6, e7 = tb[j], tb[j + RING_W], tb[j + 2 * RING_W], tb[j + 3 * RING_W]
-        dst[do, i, v] = dy[o, i, u] * pa[j + 2 * RING_W] - coef * (
+        dst[do, i, v] = pa[j + 2 * RING_W] - coef * (
             x[o, i, u] * ((((e0 + e1) + e2) + e3) + e4))
-        dst[do, i + 1, v] = dy[o, i + 1, u] * pa[j + 3 * RING_W] - coef * (
+        dst[do, i + 1, v] = pa[j + 3 * RING_W] - coef * (
             x[o, i + 1, u] * ((((e1 + e2) + e3) + e4) + e5))
-        dst[do, i + 2, v] = dy[o, i + 2, u] * pb[j] - coef * (
+        dst[do, i + 2, v] = pb[j] - coef * (
             x[o, i + 2, u] * ((((e2 + e3) + e4) + e5) + e6))
-        dst[do, i + 3, v] = dy[o, i + 3, u] * pb[j + RING_W] - coef * (
+        dst[do, i + 3, v] = pb[j + RING_W] - coef * (
             x[o, i + 3, u] * ((((e3 + e4) + e5) + e6) + e7))
 
 
@@ -241,18 +253,18 @@ def slot5(c):
 
 @njit(cache=True, error_model="numpy")
 def dx_row(x, dy, o, i, i0, nb, tr, sl, nrows, st, pr, slot, coef, dst, do, di0):
-    """dx of row i = dy p - coef (x * transposed window sum of t)."""
+    """dx of row i = dy p - coef (x * transposed window sum of t), dy p from pr[slot]."""
     u0 = uint64(i0)
     v0 = uint64(di0)
     if nrows == 5:
         a0, a1, a2, a3, a4 = sl[0], sl[1], sl[2], sl[3], sl[4]
         for j in range(uint64(nb)):
             sv = tr[a0, j] + tr[a1, j] + tr[a2, j] + tr[a3, j] + tr[a4, j]
-            dst[do, i, v0 + j] = dy[o, i, u0 + j] * pr[slot, j] - coef * (x[o, i, u0 + j] * sv)
+            dst[do, i, v0 + j] = pr[slot, j] - coef * (x[o, i, u0 + j] * sv)
         return
     window_sum(tr, sl, nrows, nb, st)
     for j in range(uint64(nb)):
-        dst[do, i, v0 + j] = dy[o, i, u0 + j] * pr[slot, j] - coef * (x[o, i, u0 + j] * st[j])
+        dst[do, i, v0 + j] = pr[slot, j] - coef * (x[o, i, u0 + j] * st[j])
 
 
 @njit(cache=True, error_model="numpy")
@@ -376,14 +388,16 @@ def line_pt(x2, dy2, o, sw, w, size, scale, k, mode, pl, tl):
         for c in range(uint64(length)):
             sv = k + scale * (sw[c] + sw[c + 1] + sw[c + 2] + sw[c + 3] + sw[c + 4])
             p, q = _p_q(sv, mode)
-            pl[c] = p
-            tl[c] = dy2[o, 0, c] * (x2[o, 0, c] * q)
+            g = dy2[o, 0, c]
+            pl[c] = g * p
+            tl[c] = g * (x2[o, 0, c] * q)
         return
     line_sum(sw, size, length, w)
     for c in range(uint64(length)):
         p, q = _p_q(k + scale * w[c], mode)
-        pl[c] = p
-        tl[c] = dy2[o, 0, c] * (x2[o, 0, c] * q)
+        g = dy2[o, 0, c]
+        pl[c] = g * p
+        tl[c] = g * (x2[o, 0, c] * q)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -393,11 +407,11 @@ def line_dx(x2, dy2, o, tw, w, size, pl, coef, dx2):
     if size == 5:
         for c in range(uint64(length)):
             sv = tw[c] + tw[c + 1] + tw[c + 2] + tw[c + 3] + tw[c + 4]
-            dx2[o, 0, c] = dy2[o, 0, c] * pl[c] - coef * (x2[o, 0, c] * sv)
+            dx2[o, 0, c] = pl[c] - coef * (x2[o, 0, c] * sv)
         return
     line_sum(tw, size, length, w)
     for c in range(uint64(length)):
-        dx2[o, 0, c] = dy2[o, 0, c] * pl[c] - coef * (x2[o, 0, c] * w[c])
+        dx2[o, 0, c] = pl[c] - coef * (x2[o, 0, c] * w[c])
 
 
 @njit(cache=True, error_model="numpy")
