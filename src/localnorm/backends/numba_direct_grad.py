@@ -10,9 +10,10 @@ ring, completes s, p and t of row c = m - after (whose window ends at m), and em
 i = c - before (whose transposed window ends at c). x and dy are read from memory once and dx
 written once; every other read hits three rings of ``size`` rows (squares, dy p, t), which
 stay in cache (the ring keeps u = dy p, the product dx takes, so the dx loops read no dy:
-the same bits, and on NCHW's eight-row loops one stream fewer); windows of at most 5 keep no ring of squares but square the x rows of the window
-straight from cache. Three vectorised loops per row (AlexNet conv1 fp32, 2 threads: backward
-kernel 10 ms for the float64 block path -> 5.2-6 ms).
+the same bits, and on NCHW's eight-row loops one stream fewer); windows of at most 5 keep no
+ring of squares but square the x rows of the window straight from cache. Three vectorised
+loops per row (AlexNet conv1 fp32, 2 threads: backward kernel 10 ms for the float64 block
+path -> 5.2-6 ms).
 
 Precision (the accuracy policy: 1e-6 relative to the size of dx's terms): all in float32 with
 exact sqrt and division, the window sums of s exactly as the forward's direct path takes them
@@ -40,7 +41,6 @@ from .numba_direct import (
     group_ok,
     group_sums,
     line_sum,
-    lines_absmax,
     ok5,
     rows_peak,
     square_limit,
@@ -418,7 +418,10 @@ def line_dx(x2, dy2, o, tw, w, size, pl, coef, dx2):
 def bwd_lines(x2, dy2, f0, nb, before, size, sqp, tp, pl, w, scale, k, acap, beta, mode, dx2):
     """:func:`bwd_direct` along lines f0 .. f0 + nb - 1 of (O, 1, L) arrays (channels-last: a
     line is one pixel's contiguous channels), with shifted loads of zero-padded lines; returns
-    1 (and does nothing) when some |x| of the lines is above ``acap``.
+    1 as soon as a line holds an |x| above ``acap`` (the caller redoes the whole tile, so the
+    lines before it may have written dx). The test is on each square as the line makes it
+    (float compares against ``square_limit(acap)``), not a pass over the tile's memory first:
+    that pass read every line with no arithmetic beside it.
 
     sqp, tp: (L + 2 * DIRECT_MAX,) float32, zero outside [DIRECT_MAX, DIRECT_MAX + L);
     pl, w: (L,) float32
@@ -433,15 +436,19 @@ def bwd_lines(x2, dy2, f0, nb, before, size, sqp, tp, pl, w, scale, k, acap, bet
     sq_in, t_in = sqp[DIRECT_MAX:], tp[DIRECT_MAX:]
     sw = sqp[DIRECT_MAX - before:]  # window of c: rows c - before .. c + after
     tw = tp[DIRECT_MAX - after:]  # transposed window of i: rows i - after .. i + before
-    if lines_absmax(x2, f0, nb) > acap:
-        return 1
+    ql = square_limit(acap)
     # Lines are indexed in x2, dy2, dx2, never sliced: a slice of an array every thread shares
     # costs an atomic reference count on its one meminfo, and two threads bouncing that cache
     # line per line took a third of the channels-last backward.
     for o in range(f0, f0 + nb):
+        ok = True
         for c in range(uint64(length)):
             v = x2[o, 0, c]
-            sq_in[c] = v * v
+            q = v * v
+            sq_in[c] = q
+            ok = ok & (q <= ql)
+        if not ok:
+            return 1
         line_pt(x2, dy2, o, sw, w, size, scale32, k32, mode, pl, t_in)
         line_dx(x2, dy2, o, tw, w, size, pl, coef, dx2)
     return 0
