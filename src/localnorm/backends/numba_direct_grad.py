@@ -23,9 +23,10 @@ window order. Measured: worst error 2.6e-7 of the terms on random input with a 1
 s must stay in [1e-18, 1e18], where s^-(1 + beta) is a normal float32: the path is taken
 only when k >= 1e-18 and beta is 0.75, 0.5 or 1, and a tile where some window holds a square
 above ``numba_direct.square_cap`` (s could pass 1e18, or a NaN or inf is there; checked per
-row from the largest square's bits, which costs no per-element test) is redone by the float64
-block path. The choice depends on the tile's data only, so results are identical across runs
-and thread counts. Both layouts add the same terms in the same order.
+row from the largest square's bits, or, in the centred-5 loops and on channels-last lines,
+by float compares of each square as it is made) is redone by the float64 block path. The
+choice depends on the tile's data only, so results are identical across runs and thread
+counts. Both layouts add the same terms in the same order.
 """
 
 from __future__ import annotations
