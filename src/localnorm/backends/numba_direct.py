@@ -371,16 +371,16 @@ def fwd_direct_x(src, o, i0, nb, before, size, top, w, s64, dst, do, di0, scale,
     pass took every row from memory apart from the arithmetic, and on a box with slow
     division it cost half the copy again (AlexNet conv1 fp32, 2 threads, caches evicted,
     Xeon: the grouped loops alone 3.22 ms against the copy's 3.20, with the pass first 4.82
-    ms). The test is float compares and a boolean and, not an integer maximum: numba's
-    ``max`` is a call, which kept LLVM from vectorising the loop in its own compiled function
-    ("call instruction cannot be vectorized"); a process that compiled the kernels then ran
-    the loop scalar (forward 10.7-11.6 ms), one that loaded them from numba's cache 4 lanes
-    wide (4.3 ms). An int32 maximum as a select vectorised both ways, but 4 lanes wide. With
-    the compares, 8 lanes both ways: forward kernel 5.9-6.2 -> 4.2-4.6 ms, backward 9.1 ->
-    7.2-7.4 ms (AlexNet conv1 fp32 NCHW, 2 threads, caches evicted, Xeon). Other windows
-    still look first (top: (PEAK_SLOTS,) int64 largest-|x| bits by row, row c in slot
-    c % PEAK_SLOTS): their sums are a loop a row, and the largest |x| taken in it ran slower
-    (0.83 -> 1.04 ns an element, size 3, in cache).
+    ms). The test is float compares and a boolean and, not an integer maximum: the ``max``
+    of the int32 bits stayed a call to numba's overload in this loop, which kept LLVM from
+    vectorising it in its own compiled function ("call instruction cannot be vectorized"); a
+    process that compiled the kernels then ran the loop scalar (forward 10.7-11.6 ms), one
+    that loaded them from numba's cache 4 lanes wide (4.3 ms). An int32 maximum as a select
+    vectorised both ways, but 4 lanes wide. With the compares, 8 lanes both ways: forward
+    kernel 5.9-6.2 -> 4.2-4.6 ms, backward 9.1 -> 7.2-7.4 ms (AlexNet conv1 fp32 NCHW, 2
+    threads, caches evicted, Xeon). Other windows still look first (top: (PEAK_SLOTS,) int64
+    largest-|x| bits by row, row c in slot c % PEAK_SLOTS): their sums are a loop a row, and
+    the largest |x| taken in it ran slower (0.83 -> 1.04 ns an element, size 3, in cache).
     """
     length = src.shape[1]
     after = size - 1 - before
