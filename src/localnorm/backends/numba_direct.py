@@ -103,16 +103,13 @@ def max_bits(sq):
 
 @intrinsic
 def bits_f32(typingctx, v):  # type: ignore[no-untyped-def]
-    """The float32 whose bits are the integer v's low 32: a register bitcast."""
-    if not isinstance(v, types.Integer):
+    """The float32 whose bits are the integer v's low 32 (v: a cap's int32 bits, typed int32
+    or int64): a truncation and a register bitcast."""
+    if v not in (types.int32, types.int64):
         return None
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        low = args[0]
-        if signature.args[0].bitwidth > 32:
-            low = builder.trunc(low, ir.IntType(32))
-        elif signature.args[0].bitwidth < 32:
-            low = builder.zext(low, ir.IntType(32))
+        low = args[0] if v == types.int32 else builder.trunc(args[0], ir.IntType(32))
         return builder.bitcast(low, ir.FloatType())
 
     return types.float32(v), codegen
@@ -208,6 +205,15 @@ def group_ok(src, o, r, u, ql):
 
 
 @njit(cache=True, error_model="numpy")
+def window_peak(top, lo, hi, slots=DIRECT_MAX):
+    """The largest of top[c % slots] for rows c in [lo, hi] (largest-|x| bits by row)."""
+    peak = 0
+    for c in range(lo, hi + 1):
+        peak = max(peak, top[c % slots])
+    return peak
+
+
+@njit(cache=True, error_model="numpy")
 def direct_row(src, o, r, i0, nb, w, dst, do, di0, scale, k, mode):
     """Row r of y = x * (k + scale * w)^-beta in float32 for beta = 0.75, 0.5, 1 (other
     modes: w <- k + scale * w)."""
@@ -251,15 +257,6 @@ def note_peaks(bits, o, i0, nb, top, known, last):
     for c in range(known, last + 1):
         top[c % PEAK_SLOTS] = absmax_bits(bits, o, c, i0, nb)
     return max(known, last + 1)
-
-
-@njit(cache=True, error_model="numpy")
-def window_peak(top, lo, hi, slots=DIRECT_MAX):
-    """The largest of top[c % slots] for rows c in [lo, hi] (largest-|x| bits by row)."""
-    peak = 0
-    for c in range(lo, hi + 1):
-        peak = max(peak, top[c % slots])
-    return peak
 
 
 @njit(cache=True, error_model="numpy")

@@ -201,18 +201,18 @@ def _pt_group(x, dy, o, c, i0, nb, scale, k, pr, tr, pq, ql):
 
 
 @njit(cache=True, error_model="numpy")
-def dx_x5_group(x, dy, o, i, i0, nb, tr, pr, coef, dst, do, di0):
+def dx_x5_group(x, o, i, i0, nb, tr, pr, coef, dst, do, di0):
     """:func:`dx_row` of a centred window of 5 for the GROUP = 8 rows i .. i + 7 (i a multiple
     of 8), whose t rows i - 2 .. i + 9 are all in the rings: rows i - 2 .. i + 1 are the slots
     a .. a + 3 at the end of one half of the ring, rows i + 2 .. i + 9 the other half
     b .. b + 7 (see bwd_x5). Two loops of four rows (one of eight would need more run-time
     alias checks than LLVM makes): the same bits as dx_row."""
-    _dx4(x, dy, o, i, i0, nb, tr, pr, coef, dst, do, di0, slot5(i - 2), slot5(i + 2))
-    _dx4(x, dy, o, i + 4, i0, nb, tr, pr, coef, dst, do, di0, slot5(i + 2), slot5(i + 2) + 4)
+    _dx4(x, o, i, i0, nb, tr, pr, coef, dst, do, di0, slot5(i - 2), slot5(i + 2))
+    _dx4(x, o, i + 4, i0, nb, tr, pr, coef, dst, do, di0, slot5(i + 2), slot5(i + 2) + 4)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _dx4(x, dy, o, i, i0, nb, tr, pr, coef, dst, do, di0, a, b):
+def _dx4(x, o, i, i0, nb, tr, pr, coef, dst, do, di0, a, b):
     """dx of rows i .. i + 3 from t rows i - 2 .. i + 1 at ring slots a .. a + 3 and
     i + 2 .. i + 5 at b .. b + 3 (:func:`ring_rows` views)."""
     u0 = uint64(i0)
@@ -253,7 +253,7 @@ def slot5(c):
 
 
 @njit(cache=True, error_model="numpy")
-def dx_row(x, dy, o, i, i0, nb, tr, sl, nrows, st, pr, slot, coef, dst, do, di0):
+def dx_row(x, o, i, i0, nb, tr, sl, nrows, st, pr, slot, coef, dst, do, di0):
     """dx of row i = dy p - coef (x * transposed window sum of t), dy p from pr[slot]."""
     u0 = uint64(i0)
     v0 = uint64(di0)
@@ -315,11 +315,11 @@ def bwd_x5(x, dy, o, i0, nb, pr, tr, w, st, sl, scale, k, acap, mode, coef, dst,
         while emitted < length and (done == length or emitted + 2 < done):
             i = emitted
             if i >= 2 and i % GROUP == 0 and i + GROUP + 2 <= done:
-                dx_x5_group(x, dy, o, i, i0, nb, tr, pr, coef, dst, do, di0)
+                dx_x5_group(x, o, i, i0, nb, tr, pr, coef, dst, do, di0)
                 emitted += GROUP
             else:
                 _slots(i - 2, 5, length, sl, PEAK_SLOTS - 2, PEAK_SLOTS)
-                dx_row(x, dy, o, i, i0, nb, tr, sl, 5, st, pr, slot5(i), coef, dst, do, di0)
+                dx_row(x, o, i, i0, nb, tr, sl, 5, st, pr, slot5(i), coef, dst, do, di0)
                 emitted += 1
     return 0
 
@@ -375,7 +375,7 @@ def bwd_direct(x, dy, o, i0, nb, before, size, sq, pr, tr, top, w, st, sl, scale
         i = c - before
         if 0 <= i < length:
             _slots(i - after, size, length, sl, 0, size)
-            dx_row(x, dy, o, i, i0, nb, tr, sl, nrows, st, pr, i % size, coef, dst, do, di0)
+            dx_row(x, o, i, i0, nb, tr, sl, nrows, st, pr, i % size, coef, dst, do, di0)
     return 0
 
 
@@ -402,7 +402,7 @@ def line_pt(x2, dy2, o, sw, w, size, scale, k, mode, pl, tl):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def line_dx(x2, dy2, o, tw, w, size, pl, coef, dx2):
+def line_dx(x2, o, tw, w, size, pl, coef, dx2):
     """dx of line o from the zero-padded t shifted to the transposed window's first row."""
     length = x2.shape[2]
     if size == 5:
@@ -451,5 +451,5 @@ def bwd_lines(x2, dy2, f0, nb, before, size, sqp, tp, pl, w, scale, k, acap, bet
         if not ok:
             return 1
         line_pt(x2, dy2, o, sw, w, size, scale32, k32, mode, pl, t_in)
-        line_dx(x2, dy2, o, tw, w, size, pl, coef, dx2)
+        line_dx(x2, o, tw, w, size, pl, coef, dx2)
     return 0
