@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit, prange
 
 from .numba_borrow import borrow
-from .numba_direct import DIRECT_MAX, PEAK_SLOTS, fwd_direct, fwd_lines
+from .numba_direct import DIRECT_MAX, PEAK_SLOTS, fwd_direct, fwd_lines, fwd_lines5, line_pos
 from .numba_direct_grad import K_MIN, RING_ROWS, RING_W, bwd_direct, bwd_lines
 from .numba_grad import dx_emit, dx_fused, neg_pow, t_emit, t_fast, t_fast_row
 from .numba_prefetch import fetch_row
@@ -366,7 +366,9 @@ def fwd_lines_kernel(x, y, before, size, scale, k, beta, mode, block, ntiles, nc
     """y = x * (k + scale * sum_{W(c)} x^2)^-beta along axis 1, float32 direct sums on lines.
 
     x, y: (O, L, 1) C-contiguous float32 arrays (channels-last: each line of L values is
-    contiguous), y written; cap: numba_direct.square_cap for s <= 1e36
+    contiguous), y written; cap: numba_direct.square_cap for s <= 1e36. A centred window of
+    5 with beta 0.75 (AlexNet's, GoogLeNet's) goes in flat runs of whole lines
+    (numba_direct.fwd_lines5), other windows a line at a time (numba_direct.fwd_lines).
     """
     length = x.shape[1]
     # Each chunk's scratch, allocated here and borrowed by the chunk (numba_borrow: no
@@ -374,13 +376,20 @@ def fwd_lines_kernel(x, y, before, size, scale, k, beta, mode, block, ntiles, nc
     s32s = np.empty((nchunks, max(block, length)), dtype=x.dtype)
     ss = np.empty((nchunks, max(block, length)))
     sqps = np.zeros((nchunks, length + DIRECT_MAX), dtype=x.dtype)
+    flat = size == 5 and before == 2 and mode == POW_075  # fwd_lines5's flat runs
+    pos = line_pos(length, block if flat else 0)
     shp = (x.shape[0], 1, length)
     for ch in prange(nchunks):
         xb, yb = borrow(x).reshape(shp), borrow(y).reshape(shp)
         s32, s, sqp = borrow(s32s[ch]), borrow(ss[ch]), borrow(sqps[ch])
+        ps = borrow(pos)
         for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
             _, _, f0, nb = tile_at(x.shape, block, g)
-            fwd_lines(xb, f0, nb, before, size, sqp, s32, s, yb, scale, k, cap, beta, mode)
+            if flat:
+                fwd_lines5(xb, f0, nb, ps, sqp, s32, s, yb, scale, k, cap)
+            else:
+                fwd_lines(xb, f0, nb, before, size, sqp, s32, s, yb, scale, k, cap, beta,
+                          mode)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
