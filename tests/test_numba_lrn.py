@@ -286,6 +286,15 @@ def test_flat_runs_of_lines_match_nchw_bit_for_bit(channels):
     assert torch.isfinite(y).all()
 
 
+def test_flat_runs_of_one_value_lines():
+    # one channel, last in memory: lines of a single value, 2 * FLAT_SPAN + 1 of them, so
+    # the run before the last line has one value after it (it must go line by line)
+    from localnorm.backends.numba_direct import FLAT_SPAN
+
+    x = randn(1, 2 * FLAT_SPAN + 1, 1, seed=48, scale=3.0)
+    check(x, _spec(x, 5, 0.9, 0.75, 1.5, dim=2))
+
+
 @pytest.mark.parametrize("channel", [0, 1, 3, 9, 17, 26, 42, 44])
 def test_backward_row_groups_fall_back(channel):
     # a big |x| anywhere (square 1e40, past float32) sends the tile to the float64 block path,

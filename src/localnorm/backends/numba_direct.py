@@ -620,8 +620,9 @@ def flat5_loop(xs, ys, pos, c0, c1, length, scale, k, qcap):
 @njit(cache=True, error_model="numpy")
 def fwd_lines5(x2, f0, nb, pos, sqp, w, s64, y2, scale, k, cap):
     """:func:`fwd_lines` for a centred window of 5 and beta = 0.75, in flat runs of whole
-    lines (:func:`flat5`); a run with a square above ``cap`` goes line by line, and so do
-    the first and the last run of the array (flat5 reads two values either side)."""
+    lines (:func:`flat5`); a run with a square above ``cap`` goes line by line, and so does
+    a run without two values of the array either side (flat5 reads them): the first and
+    the last, and one before a last line of a single value."""
     length = x2.shape[2]
     xf, yf = x2.reshape(-1), y2.reshape(-1)
     per = pos.shape[0] // length
@@ -629,6 +630,7 @@ def fwd_lines5(x2, f0, nb, pos, sqp, w, s64, y2, scale, k, cap):
     qcap = bits_f32(cap)  # type: ignore[call-arg,var-annotated]
     for a in range(f0, f0 + nb, per):
         m = min(per, f0 + nb - a)
-        if (a == 0 or a + m == x2.shape[0]
-                or not flat5(xf, a * length, m * length, length, pos, yf, scale32, k32, qcap)):
+        u0, n = a * length, m * length
+        if (u0 < 2 or u0 + n + 2 > xf.shape[0]
+                or not flat5(xf, u0, n, length, pos, yf, scale32, k32, qcap)):
             fwd_lines(x2, a, m, 2, 5, sqp, w, s64, y2, scale, k, cap, 0.75, POW_075)
