@@ -270,17 +270,19 @@ def test_row_groups_match_the_lines_bit_for_bit(beta):
 
 @pytest.mark.parametrize("channels", [2, 3, 4, 5, 6, 7, 64, 96, 700, 2100])
 def test_flat_runs_of_lines_match_nchw_bit_for_bit(channels):
-    # channels-last lines of a centred window of 5 with beta 0.75 go in flat runs of whole
-    # lines (numba_direct.fwd_lines5: masked neighbours, not per-line loops), every run but
-    # the array's first and last; NCHW takes rows: the same bits. One line in a middle run
-    # has an infinite float32 square, so that run is redone line by line in float64.
+    # channels-last lines of a centred window of 5 with beta 0.75, 0.5 or 1 go in flat runs
+    # of whole lines (numba_direct.fwd_lines5: masked neighbours, not per-line loops), every
+    # run but the array's first and last; NCHW takes rows: the same bits. One line in a
+    # middle run has an infinite float32 square, so that run is redone line by line in
+    # float64.
     from localnorm.backends.numba_direct import FLAT_SPAN
 
     pixels = max(3 * FLAT_SPAN // channels, 1) + 40  # lines: several runs, first to last
     x = randn(2, channels, 1, -(-pixels // 2), seed=47, scale=3.0)
     xc = x.contiguous(memory_format=torch.channels_last)
-    spec = _spec(x, 5, 0.9, 0.75, 1.5)
-    assert torch.equal(numba_lrn.lrn_fwd(x, spec), numba_lrn.lrn_fwd(xc, spec))
+    for beta in (0.5, 1.0, 0.75):
+        spec = _spec(x, 5, 0.9, beta, 1.5)
+        assert torch.equal(numba_lrn.lrn_fwd(x, spec), numba_lrn.lrn_fwd(xc, spec)), beta
     x[1, channels // 2, 0, x.shape[3] // 3] = 1e20
     y, _ = check(x.contiguous(memory_format=torch.channels_last), spec)
     assert torch.isfinite(y).all()

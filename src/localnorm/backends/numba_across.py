@@ -45,6 +45,7 @@ from .numba_window import (
     _LO32,
     POW_05,
     POW_075,
+    POW_1,
     denominator,
     emit_rows,
     fwd_emit,
@@ -367,7 +368,7 @@ def fwd_lines_kernel(x, y, before, size, scale, k, beta, mode, block, ntiles, nc
 
     x, y: (O, L, 1) C-contiguous float32 arrays (channels-last: each line of L values is
     contiguous), y written; cap: numba_direct.square_cap for s <= 1e36. A centred window of
-    5 with beta 0.75 (AlexNet's, GoogLeNet's) goes in flat runs of whole lines
+    5 with beta 0.75 (AlexNet's, GoogLeNet's), 0.5 or 1 goes in flat runs of whole lines
     (numba_direct.fwd_lines5), other windows a line at a time (numba_direct.fwd_lines).
     """
     length = x.shape[1]
@@ -376,7 +377,8 @@ def fwd_lines_kernel(x, y, before, size, scale, k, beta, mode, block, ntiles, nc
     s32s = np.empty((nchunks, max(block, length)), dtype=x.dtype)
     ss = np.empty((nchunks, max(block, length)))
     sqps = np.zeros((nchunks, length + DIRECT_MAX), dtype=x.dtype)
-    flat = size == 5 and before == 2 and mode == POW_075  # fwd_lines5's flat runs
+    # fwd_lines5's flat runs: a centred window of 5 with a specialised beta
+    flat = size == 5 and before == 2 and (mode == POW_075 or mode == POW_05 or mode == POW_1)
     pos = line_pos(length, block if flat else 0)
     shp = (x.shape[0], 1, length)
     for ch in prange(nchunks):
@@ -386,7 +388,7 @@ def fwd_lines_kernel(x, y, before, size, scale, k, beta, mode, block, ntiles, nc
         for g in range(ch * ntiles // nchunks, (ch + 1) * ntiles // nchunks):
             _, _, f0, nb = tile_at(x.shape, block, g)
             if flat:
-                fwd_lines5(xb, f0, nb, ps, sqp, s32, s, yb, scale, k, cap)
+                fwd_lines5(xb, f0, nb, ps, sqp, s32, s, yb, scale, k, cap, beta, mode)
             else:
                 fwd_lines(xb, f0, nb, before, size, sqp, s32, s, yb, scale, k, cap, beta,
                           mode)

@@ -566,7 +566,7 @@ def line_pos(length, block):
 
 
 @njit(cache=True, error_model="numpy")
-def flat5(xf, u0, n, length, pos, yf, scale, k, qcap):
+def flat5(xf, u0, n, length, pos, yf, scale, k, qcap, mode):
     """:func:`line5` on n / length whole lines from flat index u0 of xf (the lines' contiguous
     memory), in loops over the whole run instead of two loops a line, which for lines of a few
     dozen channels cost about as much to set up as the work. False when a square is above
@@ -584,19 +584,21 @@ def flat5(xf, u0, n, length, pos, yf, scale, k, qcap):
     for c0 in range(0, n, FLAT_CHUNK):
         for d in range(0, FLAT_CHUNK, 16):
             prefetch_read(xp, 0, 0, min(u0 + c0 + FLAT_AHEAD + d, last))
-        ok = ok & flat5_loop(xs, ys, pos, c0, min(n, c0 + FLAT_CHUNK), length, scale, k, qcap)
+        ok = ok & flat5_loop(xs, ys, pos, c0, min(n, c0 + FLAT_CHUNK), length, scale, k, qcap,
+                             mode)
     return ok
 
 
 @njit(cache=True, error_model="numpy")
-def flat5_loop(xs, ys, pos, c0, c1, length, scale, k, qcap):
+def flat5_loop(xs, ys, pos, c0, c1, length, scale, k, qcap, mode):
     """ys[j] for j in [c0, c1) of a flat run, xs the run's x shifted by -2 .. +2.
 
     A channel squares x[j - 2 .. j + 2] as it reads them (the neighbours' squares are made
     again: no scratch, one loop); a term from another line (pos[j], the channel of j, < 2 or
     > length - 3) is replaced by +0.0, so the sum adds the same values in the same order as
-    :func:`line5` on its zero-padded line: the same bits. Each element's own square is tested
-    against qcap (False if one fails).
+    :func:`line5` (beta 0.75) or :func:`line_sum` (0.5, 1) on its zero-padded line, and the
+    same power: the same bits. Each element's own square is tested against qcap (False if
+    one fails).
     """
     x0, x1, x2, x3, x4 = xs
     zero, one = np.float32(0.0), np.float32(1.0)
@@ -611,15 +613,13 @@ def flat5_loop(xs, ys, pos, c0, c1, length, scale, k, qcap):
         a1 = v1 * v1 if p >= one else zero
         a3 = v3 * v3 if p <= hi1 else zero
         a4 = v4 * v4 if p <= hi2 else zero
-        sv = k + scale * (a0 + a1 + q2 + a3 + a4)
-        r = np.sqrt(sv)
-        ys[j] = v2 * (one / (r * np.sqrt(r)))
+        ys[j] = v2 * neg_pow32(k + scale * (a0 + a1 + q2 + a3 + a4), mode)
     return ok
 
 
 @njit(cache=True, error_model="numpy")
-def fwd_lines5(x2, f0, nb, pos, sqp, w, s64, y2, scale, k, cap):
-    """:func:`fwd_lines` for a centred window of 5 and beta = 0.75, in flat runs of whole
+def fwd_lines5(x2, f0, nb, pos, sqp, w, s64, y2, scale, k, cap, beta, mode):
+    """:func:`fwd_lines` for a centred window of 5 and beta 0.75, 0.5 or 1, in flat runs of whole
     lines (:func:`flat5`); a run with a square above ``cap`` goes line by line, and so does
     a run without two values of the array either side (flat5 reads them): the first and
     the last, and one before a last line of a single value."""
@@ -632,5 +632,5 @@ def fwd_lines5(x2, f0, nb, pos, sqp, w, s64, y2, scale, k, cap):
         m = min(per, f0 + nb - a)
         u0, n = a * length, m * length
         if (u0 < 2 or u0 + n + 2 > xf.shape[0]
-                or not flat5(xf, u0, n, length, pos, yf, scale32, k32, qcap)):
-            fwd_lines(x2, a, m, 2, 5, sqp, w, s64, y2, scale, k, cap, 0.75, POW_075)
+                or not flat5(xf, u0, n, length, pos, yf, scale32, k32, qcap, mode)):
+            fwd_lines(x2, a, m, 2, 5, sqp, w, s64, y2, scale, k, cap, beta, mode)
