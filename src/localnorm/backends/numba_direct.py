@@ -544,9 +544,10 @@ def fwd_lines(x2, f0, nb, before, size, sqp, w, s64, y2, scale, k, cap, beta, mo
                 fwd_emit(x2, o, 0, 0, length, w.astype(np.float64), y2, o, 0, beta, mode, False)
 
 
-# Channels-last lines of a centred window of 5 with beta = 0.75 (fwd_lines5) go in flat runs of
-# whole lines, FLAT_SPAN elements or fewer, each in loops of FLAT_CHUNK elements; before each
-# loop, the x FLAT_AHEAD elements (16 KiB) further on is prefetched, one hint a cache line.
+# Channels-last lines of a centred window of 5 with beta 0.75, 0.5 or 1 (fwd_lines5) go in
+# flat runs of whole lines, FLAT_SPAN elements or fewer, each in loops of FLAT_CHUNK elements;
+# before each loop, the x FLAT_AHEAD elements (16 KiB) further on is prefetched, one hint a
+# cache line.
 # AlexNet conv1 channels-last fp32, forward kernel, caches evicted: 2 threads 5.1-5.3 ->
 # 4.3-4.4 ms, 1 thread 9.9-10.4 -> 7.6 ms; without the prefetch 5.2 and 9.5 ms.
 FLAT_SPAN = 2048
@@ -567,9 +568,10 @@ def line_pos(length, block):
 
 @njit(cache=True, error_model="numpy")
 def flat5(xf, u0, n, length, pos, yf, scale, k, qcap, mode):
-    """:func:`line5` on n / length whole lines from flat index u0 of xf (the lines' contiguous
-    memory), in loops over the whole run instead of two loops a line, which for lines of a few
-    dozen channels cost about as much to set up as the work. False when a square is above
+    """The centred-5 forward (:func:`line5`, or :func:`line_sum` and :func:`direct_row`) of
+    n / length whole lines from flat index u0 of xf (the lines' contiguous memory), in loops
+    over the whole run instead of two loops a line, which for lines of a few dozen channels
+    cost about as much to set up as the work. False when a square is above
     qcap (or NaN): the caller then redoes the run line by line (every y of it).
 
     xf[u0 - 2] and xf[u0 + n + 1] must exist: the loads are not masked, the terms are.
