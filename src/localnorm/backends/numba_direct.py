@@ -34,7 +34,7 @@ from llvmlite import ir
 from numba import njit, types, uint64
 from numba.extending import intrinsic
 
-from .numba_prefetch import prefetch_read
+from .numba_prefetch import fetch_row
 from .numba_window import _LO32, POW_05, POW_075, POW_1, fwd_emit, neg_pow32
 
 DIRECT_MAX = 9
@@ -581,11 +581,11 @@ def flat5(xf, u0, n, length, pos, yf, scale, k, qcap, mode):
           xf[u0 + 1:u0 + 1 + n], xf[u0 + 2:u0 + 2 + n])
     ys = yf[u0:u0 + n]
     xp = xf.reshape((1, 1, -1))
-    last = xf.shape[0] - 1
     ok = True
     for c0 in range(0, n, FLAT_CHUNK):
-        for d in range(0, FLAT_CHUNK, 16):
-            prefetch_read(xp, 0, 0, min(u0 + c0 + FLAT_AHEAD + d, last))
+        ahead = u0 + c0 + FLAT_AHEAD
+        if ahead < xf.shape[0]:
+            fetch_row(xp, 0, 0, ahead, min(FLAT_CHUNK, xf.shape[0] - ahead), False)
         ok = ok & flat5_loop(xs, ys, pos, c0, min(n, c0 + FLAT_CHUNK), length, scale, k, qcap,
                              mode)
     return ok

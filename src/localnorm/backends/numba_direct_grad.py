@@ -51,7 +51,7 @@ from .numba_direct import (
     window_peak,
     window_sum,
 )
-from .numba_prefetch import prefetch_read
+from .numba_prefetch import fetch_row
 from .numba_window import POW_05, POW_075, POW_1
 
 K_MIN, S_MAX = 1e-18, 1e18  # s stays in [K_MIN, S_MAX]: s^-(1 + beta) is a normal float32
@@ -452,9 +452,8 @@ def bwd_lines(x2, dy2, f0, nb, before, size, sqp, tp, pl, w, scale, k, acap, bet
     ahead = max(1, LINES_AHEAD // length)
     for o in range(f0, f0 + nb):
         if o + ahead < x2.shape[0]:
-            for c in range(0, length, 16):
-                prefetch_read(x2, o + ahead, 0, c)
-                prefetch_read(dy2, o + ahead, 0, c)
+            fetch_row(x2, o + ahead, 0, 0, length, False)
+            fetch_row(dy2, o + ahead, 0, 0, length, False)
         ok = True
         for c in range(uint64(length)):
             v = x2[o, 0, c]
